@@ -1,0 +1,44 @@
+"""Shared fixtures: a tiny synthetic corpus (real espeak-ng speech) built once per run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from train.synth import generate_corpus
+
+IN_CI = bool(os.environ.get("CI"))
+
+
+def require(available: bool, reason: str) -> None:
+    """Skip when a system dependency is missing on a developer machine; fail in CI, where
+    ``.ci/run`` installs it, so a missing one is a broken set-up, not a reason to skip."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{reason}; CI installs it, so this is a broken set-up")
+    pytest.skip(reason)
+
+
+def require_program(name: str, install_hint: str) -> None:
+    require(shutil.which(name) is not None, f"{name} is not installed ({install_hint})")
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``synth --preset tiny --seed 0`` at 16 kHz, shared read-only by the tests."""
+    require_program("espeak-ng", "apt-get install espeak-ng")
+    root = tmp_path_factory.mktemp("corpus") / "tiny"
+    generate_corpus(root, preset="tiny", seed=0, sample_rate=16_000, jobs=2)
+    return root
+
+
+@pytest.fixture
+def corpus_copy(tiny_corpus: Path, tmp_path: Path) -> Path:
+    """A private copy of the tiny corpus that a test may damage."""
+    target = tmp_path / "corpus"
+    shutil.copytree(tiny_corpus, target)
+    return target

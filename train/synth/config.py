@@ -1,0 +1,155 @@
+"""Presets and every number of the synthetic corpus's generative model.
+
+``docs/synthetic_corpus.md`` explains what drives what; the numbers live here only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SPLITS = ("train", "dev", "test")
+DIMENSIONS = ("arousal", "valence")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Size of a corpus."""
+
+    name: str
+    sessions_per_split: int
+    duration_s: float
+    snr_db: tuple[float, float]
+
+
+PRESETS: dict[str, Preset] = {
+    "tiny": Preset("tiny", sessions_per_split=2, duration_s=20.0, snr_db=(12.0, 30.0)),
+    "small": Preset("small", sessions_per_split=3, duration_s=60.0, snr_db=(8.0, 30.0)),
+    "avec": Preset("avec", sessions_per_split=9, duration_s=300.0, snr_db=(5.0, 30.0)),
+}
+
+
+@dataclass(frozen=True)
+class LatentParams:
+    """Latent arousal/valence at 25 Hz: episodes + smooth fluctuation, squashed by tanh."""
+
+    subject_offset_sd: tuple[float, float] = (0.15, 0.20)  # arousal, valence
+    episode_s: tuple[float, float] = (4.0, 15.0)  # uniform episode length
+    episode_sd: tuple[float, float] = (0.50, 0.55)  # spread of episode targets
+    episode_correlation: float = 0.25  # arousal-valence correlation of targets
+    transition_tau_s: float = 1.5  # zero-phase first-order smoothing of targets
+    fluctuation_sd: float = 0.10  # Ornstein-Uhlenbeck fluctuation
+    fluctuation_tau_s: float = 3.0
+
+
+@dataclass(frozen=True)
+class SpeechParams:
+    """espeak-ng prosody as a function of the latent (a, v) at each phrase.
+
+    Arousal drives pitch, rate, loudness and pause length strongly; valence nudges pitch
+    and rate slightly, so that audio is informative for arousal and weak for valence.
+    """
+
+    base_pitch: tuple[float, float] = (30.0, 66.0)  # espeak -p per subject (0-99)
+    base_rate_wpm: tuple[float, float] = (150.0, 190.0)  # espeak -s per subject
+    pitch_per_arousal: float = 20.0  # -p units per unit arousal (one unit ~0.22 semitone)
+    pitch_per_valence: float = 3.0
+    rate_per_arousal: float = 55.0  # words per minute per unit arousal
+    rate_per_valence: float = 6.0
+    gain_db_per_arousal: float = 6.0  # active-speech level change per unit arousal (dB)
+    words_per_phrase: tuple[int, int] = (3, 10)
+    pause_mean_s: float = 0.7  # short pause between phrases at arousal 0
+    pause_arousal_factor: float = 0.5  # pauses shrink by this share at arousal +1
+    pause_min_s: float = 0.15
+    listening_probability: float = 0.2  # chance of a long turn pause after a phrase
+    listening_s: tuple[float, float] = (1.5, 5.0)
+    speech_level_dbfs: float = -26.0  # active speech RMS at arousal 0, before noise
+
+
+@dataclass(frozen=True)
+class NoiseParams:
+    """Background noise: pink noise plus mains hum, slowly modulated, at a session SNR."""
+
+    hum_hz: float = 50.0
+    hum_share: float = 0.15  # share of noise power in the hum and its harmonics
+    modulation_db: float = 2.0  # slow level wobble of the noise
+    modulation_hz: float = 0.05
+
+
+@dataclass(frozen=True)
+class VideoParams:
+    """Video-like appearance features: a fixed random mixing of facial drivers + noise.
+
+    Drivers: valence, smile, frown, arousal, eye openness, head motion, mouth motion
+    (speaking), blinks. Present in silence too; valence-dominated.
+    """
+
+    dimension: int = 40
+    lag_s: float = 0.2
+    identity_sd: float = 0.5  # per-subject constant offset of every feature
+    noise_sd: float = 0.4  # AR(1) noise per feature
+    noise_ar: float = 0.9
+    drift_sd: float = 0.2  # slow common-mode (illumination) drift
+
+
+@dataclass(frozen=True)
+class PhysioParams:
+    """Physiology-like features: slow, lagged arousal (skin conductance, heart rate...)."""
+
+    dimension: int = 6
+    scl_tau_s: float = 10.0
+    scl_lag_s: float = 3.0
+    hr_tau_s: float = 4.0
+    hr_lag_s: float = 1.5
+    noise_sd: float = 0.35
+
+
+@dataclass(frozen=True)
+class RaterParams:
+    """Six raters per dimension (RECOLA: FM1-3, FF1-3) with delay, bias, gain and noise."""
+
+    names: tuple[str, ...] = ("FM1 ", "FM2 ", "FM3 ", "FF1 ", "FF2 ", "FF3 ")
+    delay_s: tuple[float, float] = (1.5, 3.5)
+    lag_tau_s: tuple[float, float] = (0.3, 1.2)
+    gain: tuple[float, float] = (0.6, 1.2)
+    bias_sd: float = 0.06
+    noise_sd: tuple[float, float] = (0.10, 0.25)
+    noise_tau_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class GenerativeModel:
+    latent: LatentParams = field(default_factory=LatentParams)
+    speech: SpeechParams = field(default_factory=SpeechParams)
+    noise: NoiseParams = field(default_factory=NoiseParams)
+    video: VideoParams = field(default_factory=VideoParams)
+    physio: PhysioParams = field(default_factory=PhysioParams)
+    raters: RaterParams = field(default_factory=RaterParams)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+#: Accents (espeak-ng language voices) and human-sounding voice variants. A subject is
+#: one (accent, variant, base pitch, base rate); variants are split disjointly between
+#: train, dev and test so no voice timbre is shared across partitions.
+ACCENTS = (
+    "en-us",
+    "en-gb",
+    "en-gb-scotland",
+    "en-gb-x-rp",
+    "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd",
+    "en-029",
+    "en-us-nyc",
+)
+VARIANTS = (
+    "Adam", "Alex", "Alicia", "Andrea", "Andy", "Annie", "Antonio", "Auntie", "Belinda",
+    "Benjamin", "Boris", "Caleb", "David", "Denis", "Diogo", "Ed", "Edward", "Gene",
+    "Gustave", "Henrique", "Hugo", "Jacky", "John", "Lee", "Linda", "Marcelo", "Marco",
+    "Mario", "Max", "Michael", "Michel", "Miguel", "Mike", "Nguyen", "Pablo", "Paul",
+    "Pedro", "Quincy", "Rob", "Robert", "Steph", "Zac", "anika", "female1", "female2",
+    "female3", "female4", "female5", "grandma", "grandpa", "male1", "male2", "male3",
+    "male4", "male5", "male6", "male7", "male8", "norbert", "sandro", "shelby", "travis",
+    "victor",
+)  # fmt: skip

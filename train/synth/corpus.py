@@ -1,0 +1,261 @@
+"""Generate a synthetic multimodal corpus in the exact AVEC 2016 / RECOLA layout.
+
+Layout written under ``OUT``::
+
+    recordings_audio/<split>_<n>.wav                   16-bit PCM, mono
+    ratings_gold_standard/{arousal,valence}/<s>.arff   mean of the six raters
+    ratings_individual/{arousal,valence}/<s>.csv       time;FM1 ;FM2 ;FM3 ;FF1 ;FF2 ;FF3
+    features_video_appearance/{arousal,valence}/<s>.arff
+    features_physio/{arousal,valence}/<s>.arff
+    latent/<s>.csv                                     time;arousal;valence;speech (truth)
+    synth.json                                         how it was made
+
+Every session has its own random stream derived from (seed, split, index), so the output
+does not depend on ``jobs`` and is byte-identical for a seed and an espeak-ng version.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile
+
+from edge_affect import __version__
+from edge_affect.errors import EdgeAffectError
+from edge_affect.formats.arff import FrameTable, gold_standard_table, write_arff
+from edge_affect.formats.raters import write_ratings
+from edge_affect.timegrid import frame_times, n_frames_for_duration
+from train.synth import latent as latent_model
+from train.synth import modalities, raters, speech
+from train.synth.config import (
+    ACCENTS,
+    DIMENSIONS,
+    PRESETS,
+    SPLITS,
+    VARIANTS,
+    GenerativeModel,
+    Preset,
+)
+from train.synth.signals import FloatArray
+
+MANIFEST = "synth.json"
+VIDEO_MODALITY = "video_appearance"
+PHYSIO_MODALITY = "physio"
+PCM_FULL_SCALE = 32767
+_PLAN_STREAM = 7
+_MIXING_STREAM = 99
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    name: str
+    split: str
+    index: int
+    seed: tuple[int, int, int]
+    voice: speech.Voice
+    snr_db: float
+    duration_s: float
+    sample_rate: int
+
+
+@dataclass(frozen=True)
+class CorpusSummary:
+    root: Path
+    sessions: int
+    audio_s: float
+    bytes_on_disk: int
+    elapsed_s: float
+
+
+def plan_sessions(preset: Preset, seed: int, sample_rate: int) -> list[SessionSpec]:
+    """Subjects and SNRs for every session; voice variants are disjoint across splits."""
+    rng = np.random.default_rng([seed, _PLAN_STREAM])
+    variants = [str(v) for v in rng.permutation(np.array(VARIANTS))]
+    specs = []
+    for split_index, split in enumerate(SPLITS):
+        pool = variants[split_index :: len(SPLITS)]
+        if preset.sessions_per_split > len(pool):
+            raise EdgeAffectError(
+                f"{preset.sessions_per_split} sessions per split need as many voices; "
+                f"only {len(pool)} are available per split"
+            )
+        for index in range(1, preset.sessions_per_split + 1):
+            voice = speech.Voice(
+                accent=str(rng.choice(np.array(ACCENTS))),
+                variant=pool[index - 1],
+                base_pitch=round(float(rng.uniform(*GenerativeModel().speech.base_pitch)), 1),
+                base_rate_wpm=round(float(rng.uniform(*GenerativeModel().speech.base_rate_wpm)), 1),
+            )
+            specs.append(
+                SessionSpec(
+                    name=f"{split}_{index}",
+                    split=split,
+                    index=index,
+                    seed=(seed, split_index, index),
+                    voice=voice,
+                    snr_db=round(float(rng.uniform(*preset.snr_db)), 2),
+                    duration_s=preset.duration_s,
+                    sample_rate=sample_rate,
+                )
+            )
+    return specs
+
+
+def _feature_table(name: str, modality: str, values: FloatArray, names: list[str]) -> FrameTable:
+    return FrameTable(
+        relation=f"features_{modality}",
+        instance=name,
+        times=frame_times(values.shape[0]),
+        feature_names=tuple(names),
+        values=values,
+    )
+
+
+def _write_labels(root: Path, name: str, dimension: str, ratings: FloatArray) -> None:
+    times = frame_times(ratings.shape[0])
+    rater_names = GenerativeModel().raters.names
+    write_ratings(
+        root / "ratings_individual" / dimension / f"{name}.csv", times, rater_names, ratings
+    )
+    gold = gold_standard_table(name, dimension, ratings.mean(axis=1))
+    write_arff(root / "ratings_gold_standard" / dimension / f"{name}.arff", gold)
+
+
+def _write_latent(root: Path, name: str, latent: FloatArray, flags: FloatArray) -> None:
+    path = root / "latent" / f"{name}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = np.column_stack([frame_times(latent.shape[0]), latent, flags])
+    np.savetxt(path, data, fmt=["%.2f", "%.6f", "%.6f", "%d"], delimiter=";",
+               header="time;arousal;valence;speech", comments="")  # fmt: skip
+
+
+def _write_audio(path: Path, mixed: FloatArray, sample_rate: int) -> int:
+    clipped = int(np.count_nonzero(np.abs(mixed) > 1.0))
+    pcm = np.round(np.clip(mixed, -1.0, 1.0) * PCM_FULL_SCALE).astype(np.int16)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(str(path), pcm, sample_rate, subtype="PCM_16", format="WAV")
+    return clipped
+
+
+def generate_session(spec: SessionSpec, root: Path, mixing: FloatArray) -> dict[str, Any]:
+    """Generate and write one session; return its manifest entry."""
+    model = GenerativeModel()
+    rng = np.random.default_rng(list(spec.seed))
+    n_frames = n_frames_for_duration(spec.duration_s)
+    n_samples = round(spec.duration_s * spec.sample_rate)
+    offsets = latent_model.subject_offsets(rng, model.latent)
+    latent = latent_model.latent_trajectory(rng, n_frames, offsets, model.latent)
+    with tempfile.TemporaryDirectory(prefix="edge-affect-synth-") as work:
+        clean, mask, phrases = speech.render_speech(
+            rng, latent, spec.voice, n_samples, spec.sample_rate, model.speech, Path(work)
+        )
+    noise = speech.make_noise(rng, n_samples, spec.sample_rate, model.noise)
+    clipped = _write_audio(
+        root / "recordings_audio" / f"{spec.name}.wav",
+        speech.mix_at_snr(clean, mask, noise, spec.snr_db),
+        spec.sample_rate,
+    )
+    flags = speech.frame_speech_flags(mask, spec.sample_rate, n_frames)
+    video = modalities.video_features(rng, latent, flags, mixing, model.video)
+    physio = modalities.physio_features(rng, latent, model.physio)
+    video_names = [f"appearance_{i + 1:02d}" for i in range(video.shape[1])]
+    for dimension_index, dimension in enumerate(DIMENSIONS):
+        ratings = raters.rate_dimension(rng, latent[:, dimension_index], model.raters)
+        _write_labels(root, spec.name, dimension, ratings)
+        for modality, values, names in (
+            (VIDEO_MODALITY, video, video_names),
+            (PHYSIO_MODALITY, physio, list(modalities.PHYSIO_NAMES)),
+        ):
+            table = _feature_table(spec.name, modality, values, names)
+            write_arff(root / f"features_{modality}" / dimension / f"{spec.name}.arff", table)
+    _write_latent(root, spec.name, latent, flags)
+    return {
+        "name": spec.name,
+        "split": spec.split,
+        "voice": asdict(spec.voice),
+        "espeak_voice": spec.voice.espeak_name,
+        "snr_db": spec.snr_db,
+        "subject_offsets": [round(float(x), 6) for x in offsets],
+        "phrases": len(phrases),
+        "speech_ratio": round(float(mask.mean()), 6),
+        "clipped_samples": clipped,
+    }
+
+
+def _run_all(
+    specs: list[SessionSpec], root: Path, mixing: FloatArray, jobs: int
+) -> list[dict[str, Any]]:
+    if jobs <= 1 or len(specs) == 1:
+        return [generate_session(spec, root, mixing) for spec in specs]
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(generate_session, spec, root, mixing) for spec in specs]
+        return [future.result() for future in futures]
+
+
+def _prepare_output(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise EdgeAffectError(f"{out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            raise EdgeAffectError(f"{out} is not empty; choose another folder or pass --force")
+        if not (out / MANIFEST).exists():
+            raise EdgeAffectError(
+                f"{out} is not a synthetic corpus (no {MANIFEST}); refusing to clear it"
+            )
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def generate_corpus(
+    out: Path, preset: str = "tiny", seed: int = 0, sample_rate: int = 16_000,
+    jobs: int = 1, force: bool = False,
+) -> CorpusSummary:  # fmt: skip
+    """Generate the whole corpus under ``out``; see the module docstring for the layout."""
+    if preset not in PRESETS:
+        raise EdgeAffectError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    if not 8_000 <= sample_rate <= 96_000:
+        raise EdgeAffectError(f"sample rate {sample_rate} Hz is outside 8000-96000 Hz")
+    started = time.perf_counter()
+    version = speech.espeak_version()
+    chosen = PRESETS[preset]
+    _prepare_output(out, force)
+    model = GenerativeModel()
+    mixing = modalities.video_mixing(np.random.default_rng([seed, _MIXING_STREAM]), model.video)
+    specs = plan_sessions(chosen, seed, sample_rate)
+    entries = _run_all(specs, out, mixing, jobs)
+    manifest = {
+        "generator": f"edge-affect {__version__} synth",
+        "preset": asdict(chosen),
+        "seed": seed,
+        "sample_rate": sample_rate,
+        "espeak_ng": version,
+        "modalities": {
+            VIDEO_MODALITY: {
+                "dimension": model.video.dimension,
+                "drivers": list(modalities.VIDEO_DRIVERS),
+            },
+            PHYSIO_MODALITY: {
+                "dimension": model.physio.dimension,
+                "features": list(modalities.PHYSIO_NAMES),
+            },
+        },
+        "model": model.to_dict(),
+        "sessions": entries,
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    return CorpusSummary(
+        root=out,
+        sessions=len(specs),
+        audio_s=chosen.duration_s * len(specs),
+        bytes_on_disk=size,
+        elapsed_s=time.perf_counter() - started,
+    )
