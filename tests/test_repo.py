@@ -1,0 +1,39 @@
+"""Repository invariants: CI runs the README's test command; import contracts hold."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"```(?:bash|sh)\n(.*?)```", text, re.S)
+    assert block, "the README must start with a code block of set-up commands"
+    return [line for line in block.group(1).splitlines() if line and not line.startswith("#")]
+
+
+def test_readme_starts_with_the_two_setup_commands() -> None:
+    commands = _readme_commands()
+    assert len(commands) == 2
+    main_job, tests = commands
+    assert main_job.startswith("bash scripts/setup.sh && edge-affect ")
+    assert tests.startswith("bash scripts/setup.sh && ") and "pytest" in tests
+
+
+def test_ci_runs_the_readme_test_command_verbatim() -> None:
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert _readme_commands()[1] in ci
+
+
+def test_import_contracts_hold() -> None:
+    """import-linter: edge_affect never imports train/export/torch/onnx; train never export."""
+    lint_imports = shutil.which("lint-imports") or str(Path(sys.executable).parent / "lint-imports")
+    result = subprocess.run(
+        [lint_imports, "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 kept, 0 broken" in result.stdout
