@@ -21,7 +21,9 @@ def test_version() -> None:
 
 def test_synth_then_describe_as_json(tmp_path: Path, tiny_corpus: Path) -> None:
     out = tmp_path / "c"
-    result = runner.invoke(app, ["synth", str(out), "--preset", "tiny", "--seed", "0", "--jobs", "1"])
+    result = runner.invoke(
+        app, ["synth", str(out), "--preset", "tiny", "--seed", "0", "--jobs", "1"]
+    )
     assert result.exit_code == 0, result.output
     assert "wrote 6 sessions (2.0 min of audio" in result.stdout
     # the CLI writes the same corpus as the library for the same seed
@@ -33,7 +35,10 @@ def test_synth_then_describe_as_json(tmp_path: Path, tiny_corpus: Path) -> None:
     payload = json.loads(described.stdout)
     assert payload["kind"] == "synthetic"
     assert payload["splits"]["dev"] == {"sessions": 2, "labelled": 2, "duration_s": 20.0 * 2}
-    assert payload["modalities"] == {"physio": {"dimension": 6}, "video_appearance": {"dimension": 40}}
+    assert payload["modalities"] == {
+        "physio": {"dimension": 6},
+        "video_appearance": {"dimension": 40},
+    }
     assert payload["evidence"]["energy_arousal_r"] > 0.5
 
 
@@ -46,18 +51,22 @@ def test_describe_as_a_table(tiny_corpus: Path) -> None:
 
 
 def _assert_clean_error(result: object, fragment: str) -> None:
-    exit_code = getattr(result, "exit_code")
-    stderr = getattr(result, "stderr")
-    assert exit_code == 2, getattr(result, "output")
-    assert "Traceback" not in getattr(result, "output")
+    exit_code = result.exit_code
+    stderr = result.stderr
+    assert exit_code == 2, result.output
+    assert "Traceback" not in result.output
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0]
 
 
 def test_user_mistakes_are_one_line_errors(tmp_path: Path, corpus_copy: Path) -> None:
-    _assert_clean_error(runner.invoke(app, ["data", "describe", str(tmp_path / "x")]), "no such corpus")
+    _assert_clean_error(
+        runner.invoke(app, ["data", "describe", str(tmp_path / "x")]), "no such corpus"
+    )
     _assert_clean_error(runner.invoke(app, ["synth", str(corpus_copy)]), "is not empty")
-    _assert_clean_error(runner.invoke(app, ["synth", str(tmp_path / "y"), "--preset", "huge"]), "huge")
+    _assert_clean_error(
+        runner.invoke(app, ["synth", str(tmp_path / "y"), "--preset", "huge"]), "huge"
+    )
     gold = corpus_copy / "ratings_gold_standard" / "arousal" / "dev_1.arff"
     gold.write_text(gold.read_text().replace("dev_1,0.08,", "dev_1,0.08,x"))
     _assert_clean_error(runner.invoke(app, ["data", "describe", str(corpus_copy)]), "dev_1.arff:")
@@ -75,7 +84,11 @@ def test_console_script_runs_without_torch_or_onnx(tmp_path: Path) -> None:
         "edge_affect.cli.main()\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", blocker, "version"], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", blocker, "version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"edge-affect {__version__}"
