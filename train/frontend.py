@@ -1,0 +1,318 @@
+"""The student's audio frontend: 16 kHz mono PCM -> log-mel, defined once.
+
+The same :class:`LogMel` module runs in training, inside the exported ONNX graph (whole
+signal for ``window`` mode, :meth:`LogMel.step` for ``stream`` mode) and is checked
+against the plain numpy reference :func:`logmel_reference` in the tests.
+
+**Input scale.** PCM is float32 in [-1, 1], i.e. int16 samples divided by 32768. The
+log floor is an absolute power, so a different scale shifts every feature.
+
+**Framing contract.** The signal is conceptually left-padded with ``tail_samples`` zeros
+(window - hop = 240 samples). Frame ``k`` covers padded samples
+``[k*hop, k*hop + window)``, i.e. original samples ``[k*hop - tail, (k+1)*hop)``: it
+*ends* at original sample ``(k+1)*hop``. A signal of ``N`` samples (``N`` a multiple of
+the frame hop) gives exactly ``N // hop`` frames, so every 640-sample model hop yields
+exactly ``frames_per_hop`` = 4 frames and frame ``4j+3`` ends where model hop ``j`` ends.
+Streaming carries the last ``tail_samples`` samples from one model hop to the next.
+
+**Features.** Periodic Hann window of ``window_samples``; the DFT of the windowed frame
+at the ``n_fft`` bin frequencies (the same as ``rfft`` of the frame zero-padded to
+``n_fft``); power ``|X|^2``; triangular filters on the HTK mel scale
+(``2595 * log10(1 + f / 700)``), linear in Hz between mel-spaced edges, peak 1, no area
+normalisation; natural ``log(max(mel_power, log_floor))``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import Tensor, nn
+from torch.nn import functional
+
+from edge_affect.audio import HOP_SAMPLES, SAMPLE_RATE, exact_div
+
+FloatArray = npt.NDArray[np.float64]
+
+#: HTK mel scale: ``mel = MEL_SCALE * log10(1 + f / MEL_BREAK_HZ)``.
+MEL_SCALE = 2595.0
+MEL_BREAK_HZ = 700.0
+MS_PER_S = 1000
+
+
+def _exact(numerator: int, denominator: int, what: str) -> int:
+    """:func:`exact_div` with a message that says which setting is inconsistent."""
+    try:
+        return exact_div(numerator, denominator)
+    except ValueError as error:
+        raise ValueError(f"inconsistent frontend config: {what} ({error})") from error
+
+
+def _ms_to_samples(duration_ms: float, sample_rate: int, name: str) -> int:
+    """Whole samples in ``duration_ms`` at ``sample_rate``; refuses fractions."""
+    scaled = duration_ms * sample_rate
+    if scaled != round(scaled):
+        raise ValueError(f"inconsistent frontend config: {name}={duration_ms} is not whole samples")
+    return _exact(round(scaled), MS_PER_S, f"{name}={duration_ms} at {sample_rate} Hz")
+
+
+@dataclass(frozen=True)
+class FrontendConfig:
+    """Log-mel settings; derived sizes are checked at construction and fail loudly."""
+
+    sample_rate: int = SAMPLE_RATE
+    window_ms: float = 25.0
+    hop_ms: float = 10.0
+    n_fft: int = 512
+    n_mels: int = 64
+    f_min_hz: float = 20.0
+    f_max_hz: float = 8000.0
+    log_floor: float = 1e-6
+
+    def __post_init__(self) -> None:
+        if self.sample_rate != SAMPLE_RATE:
+            raise ValueError(
+                f"inconsistent frontend config: sample_rate={self.sample_rate}, but the model "
+                f"boundary is {SAMPLE_RATE} Hz"
+            )
+        if self.window_samples < self.hop_samples:
+            raise ValueError("inconsistent frontend config: window_ms must be >= hop_ms")
+        if self.n_fft < self.window_samples or self.n_fft % 2:
+            raise ValueError(f"n_fft={self.n_fft} must be even and >= {self.window_samples}")
+        if not 0.0 <= self.f_min_hz < self.f_max_hz <= self.sample_rate / 2:
+            raise ValueError(
+                f"need 0 <= f_min_hz < f_max_hz <= {self.sample_rate / 2}, "
+                f"got {self.f_min_hz}, {self.f_max_hz}"
+            )
+        if self.n_mels < 1 or self.log_floor <= 0.0:
+            raise ValueError("n_mels must be >= 1 and log_floor > 0")
+        _ = self.frames_per_hop  # checks that the frame hop divides the model hop
+
+    @property
+    def window_samples(self) -> int:
+        return _ms_to_samples(self.window_ms, self.sample_rate, "window_ms")
+
+    @property
+    def hop_samples(self) -> int:
+        return _ms_to_samples(self.hop_ms, self.sample_rate, "hop_ms")
+
+    @property
+    def frames_per_hop(self) -> int:
+        """Frames per model hop (:data:`edge_affect.audio.HOP_SAMPLES`)."""
+        return _exact(
+            HOP_SAMPLES,
+            self.hop_samples,
+            f"hop_ms={self.hop_ms} must divide the {HOP_SAMPLES}-sample model hop",
+        )
+
+    @property
+    def tail_samples(self) -> int:
+        """PCM carried between model hops: the left padding of the framing contract."""
+        return self.window_samples - self.hop_samples
+
+    @property
+    def n_bins(self) -> int:
+        return self.n_fft // 2 + 1
+
+    def to_dict(self) -> dict[str, int | float]:
+        """Plain primitives, safe for ``torch.load(weights_only=True)``."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FrontendConfig:
+        """Inverse of :meth:`to_dict`; refuses missing or unknown keys."""
+        names = {f.name for f in fields(cls)}
+        unknown, missing = set(data) - names, names - set(data)
+        if unknown or missing:
+            raise ValueError(
+                f"frontend config: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}"
+            )
+        return cls(**data)
+
+
+DEFAULT_FRONTEND = FrontendConfig()
+
+
+# --- numpy: window, mel filterbank, reference -------------------------------------------
+
+
+def hann_window(config: FrontendConfig = DEFAULT_FRONTEND) -> FloatArray:
+    """Periodic Hann window of ``window_samples``: ``0.5 - 0.5 cos(2 pi n / W)``."""
+    n = np.arange(config.window_samples, dtype=np.float64)
+    return 0.5 - 0.5 * np.cos(2.0 * np.pi * n / config.window_samples)
+
+
+def hz_to_mel(freq_hz: npt.ArrayLike) -> FloatArray:
+    """HTK mel scale."""
+    return MEL_SCALE * np.log10(1.0 + np.asarray(freq_hz, dtype=np.float64) / MEL_BREAK_HZ)
+
+
+def mel_to_hz(mel: npt.ArrayLike) -> FloatArray:
+    """Inverse of :func:`hz_to_mel`."""
+    return MEL_BREAK_HZ * (10.0 ** (np.asarray(mel, dtype=np.float64) / MEL_SCALE) - 1.0)
+
+
+def mel_band_edges_hz(config: FrontendConfig = DEFAULT_FRONTEND) -> FloatArray:
+    """``n_mels + 2`` frequencies equally spaced in mel from ``f_min_hz`` to ``f_max_hz``.
+
+    Filter ``m`` rises from edge ``m`` to its centre, edge ``m + 1``, and falls to edge
+    ``m + 2``.
+    """
+    mels = np.linspace(hz_to_mel(config.f_min_hz), hz_to_mel(config.f_max_hz), config.n_mels + 2)
+    edges = mel_to_hz(mels)
+    edges[0], edges[-1] = config.f_min_hz, config.f_max_hz  # exact, not round-tripped
+    return edges
+
+
+def mel_centres_hz(config: FrontendConfig = DEFAULT_FRONTEND) -> FloatArray:
+    """Centre (peak) frequency of each mel filter."""
+    return mel_band_edges_hz(config)[1:-1]
+
+
+def bin_frequencies_hz(config: FrontendConfig = DEFAULT_FRONTEND) -> FloatArray:
+    """Frequency of each of the ``n_bins`` DFT bins."""
+    return np.arange(config.n_bins, dtype=np.float64) * config.sample_rate / config.n_fft
+
+
+def mel_weights(freq_hz: npt.ArrayLike, config: FrontendConfig = DEFAULT_FRONTEND) -> FloatArray:
+    """Triangle weights ``(n_mels, len(freq_hz))`` at arbitrary frequencies.
+
+    Each triangle is linear in Hz, 0 at its outer edges and exactly 1 at its centre.
+    """
+    f = np.asarray(freq_hz, dtype=np.float64)[np.newaxis, :]
+    edges = mel_band_edges_hz(config)
+    lower, centre, upper = (edges[i : i + config.n_mels, np.newaxis] for i in range(3))
+    rising = (f - lower) / (centre - lower)
+    falling = (upper - f) / (upper - centre)
+    return np.maximum(0.0, np.minimum(rising, falling))
+
+
+def mel_filterbank(config: FrontendConfig = DEFAULT_FRONTEND) -> FloatArray:
+    """Mel matrix ``(n_mels, n_bins)``: :func:`mel_weights` at the DFT bin frequencies.
+
+    Filters narrower than a bin (the lowest ones at the defaults) peak below 1 on the bin
+    grid, but none is empty.
+    """
+    return mel_weights(bin_frequencies_hz(config), config)
+
+
+def _check_length(n_samples: int, config: FrontendConfig) -> int:
+    """Frames for ``n_samples``; refuses a length that is not whole frame hops."""
+    if n_samples % config.hop_samples:
+        raise ValueError(
+            f"signal length {n_samples} is not a multiple of the {config.hop_samples}-sample hop"
+        )
+    return n_samples // config.hop_samples
+
+
+def logmel_reference(pcm: npt.ArrayLike, config: FrontendConfig = DEFAULT_FRONTEND) -> FloatArray:
+    """Log-mel ``(N // hop, n_mels)`` of 1-D float PCM, in float64, with ``np.fft.rfft``.
+
+    The slow, obviously correct statement of the contract in the module docstring.
+    """
+    x = np.asarray(pcm, dtype=np.float64)
+    if x.ndim != 1:
+        raise ValueError(f"expected 1-D PCM, got shape {x.shape}")
+    n_frames = _check_length(x.shape[0], config)
+    padded = np.concatenate([np.zeros(config.tail_samples), x])
+    hop, window = config.hop_samples, config.window_samples
+    starts = hop * np.arange(n_frames)[:, np.newaxis]
+    frames = padded[starts + np.arange(window)[np.newaxis, :]]  # [n_frames, window]
+    spectrum = np.fft.rfft(frames * hann_window(config), n=config.n_fft, axis=-1)
+    power: FloatArray = np.abs(spectrum) ** 2
+    mel: FloatArray = power @ mel_filterbank(config).T
+    features: FloatArray = np.log(np.maximum(mel, config.log_floor))
+    return features
+
+
+# --- torch: the module that goes into the graph -----------------------------------------
+
+
+def windowed_dft_basis(config: FrontendConfig = DEFAULT_FRONTEND) -> tuple[FloatArray, FloatArray]:
+    """Real and imaginary DFT rows ``(n_bins, window_samples)`` times the Hann window.
+
+    ``frame @ real.T + 1j * frame @ imag.T`` equals ``rfft(frame * hann, n=n_fft)``.
+    """
+    k = np.arange(config.n_bins, dtype=np.int64)[:, np.newaxis]
+    n = np.arange(config.window_samples, dtype=np.int64)[np.newaxis, :]
+    angle = 2.0 * np.pi * ((k * n) % config.n_fft) / config.n_fft  # exact phase, no drift
+    window = hann_window(config)[np.newaxis, :]
+    return window * np.cos(angle), -window * np.sin(angle)
+
+
+class LogMel(nn.Module):
+    """PCM ``[B, N]`` float32 in [-1, 1] -> log-mel ``[B, N // hop, n_mels]``.
+
+    Buffers ``dft_real``, ``dft_imag`` ``(n_bins, window_samples)`` and ``mel_matrix``
+    ``(n_mels, n_bins)`` are float32 constants, not parameters; export must keep them out
+    of quantization (select the initializers by these names). They are a pure function of
+    the config, which checkpoints store, so they are not part of ``state_dict``.
+    """
+
+    dft_real: Tensor
+    dft_imag: Tensor
+    mel_matrix: Tensor
+
+    def __init__(
+        self, config: FrontendConfig = DEFAULT_FRONTEND, *, dtype: torch.dtype = torch.float32
+    ) -> None:
+        """``dtype=torch.float64`` builds the constants in double precision (for parity
+        checks); models and export use the float32 default."""
+        super().__init__()
+        self.config = config
+        real, imag = windowed_dft_basis(config)
+        for name, array in (("dft_real", real), ("dft_imag", imag)):
+            self.register_buffer(name, _tensor(array, dtype), persistent=False)
+        self.register_buffer("mel_matrix", _tensor(mel_filterbank(config), dtype), persistent=False)
+
+    def forward(self, pcm: Tensor) -> Tensor:
+        """Whole-signal log-mel; ``N`` must be a multiple of ``hop_samples``."""
+        if pcm.dim() != 2:
+            raise ValueError(f"expected PCM of shape [batch, samples], got {tuple(pcm.shape)}")
+        _check_length(pcm.shape[1], self.config)
+        padded = functional.pad(pcm, (self.config.tail_samples, 0))
+        frames = padded.unfold(1, self.config.window_samples, self.config.hop_samples)
+        return self._frames_to_logmel(frames)
+
+    def initial_tail(self, batch: int) -> Tensor:
+        """The streaming state before the first hop: ``tail_samples`` zeros per stream."""
+        reference = self.dft_real
+        return torch.zeros(
+            batch, self.config.tail_samples, dtype=reference.dtype, device=reference.device
+        )
+
+    def step(self, pcm_hop: Tensor, tail: Tensor) -> tuple[Tensor, Tensor]:
+        """One model hop: ``([B, HOP_SAMPLES], [B, tail])`` -> ``([B, 4, n_mels], new tail)``.
+
+        Concatenating the frames of successive steps equals :meth:`forward` on the whole
+        signal. Only cat, static slices, stack and matmul, so it exports to plain ONNX.
+        """
+        cfg = self.config
+        if pcm_hop.dim() != 2 or pcm_hop.shape[1] != HOP_SAMPLES:
+            raise ValueError(f"expected pcm_hop [batch, {HOP_SAMPLES}], got {tuple(pcm_hop.shape)}")
+        if tail.dim() != 2 or tail.shape[1] != cfg.tail_samples:
+            raise ValueError(f"expected tail [batch, {cfg.tail_samples}], got {tuple(tail.shape)}")
+        padded = torch.cat([tail, pcm_hop], dim=1)
+        starts = [k * cfg.hop_samples for k in range(cfg.frames_per_hop)]
+        frames = torch.stack([padded[:, s : s + cfg.window_samples] for s in starts], dim=1)
+        return self._frames_to_logmel(frames), padded[:, HOP_SAMPLES:]
+
+    def _frames_to_logmel(self, frames: Tensor) -> Tensor:
+        """``[B, F, window]`` -> ``[B, F, n_mels]``: windowed DFT, power, mel, log.
+
+        The constant matrices are the left operands, so the exported MatMul nodes read the
+        named initializers directly instead of a folded transpose of them.
+        """
+        columns = frames.transpose(1, 2)  # [B, window, F]
+        real = torch.matmul(self.dft_real, columns)  # [B, n_bins, F]
+        imag = torch.matmul(self.dft_imag, columns)
+        mel = torch.matmul(self.mel_matrix, real * real + imag * imag)  # [B, n_mels, F]
+        return torch.log(torch.clamp(mel, min=self.config.log_floor)).transpose(1, 2)
+
+
+def _tensor(array: FloatArray, dtype: torch.dtype) -> Tensor:
+    """A float64 numpy constant as a contiguous tensor, rounded once to ``dtype``."""
+    return torch.from_numpy(np.ascontiguousarray(array)).to(dtype)
