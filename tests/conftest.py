@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from edge_affect.audio import HOP_SAMPLES
+from edge_affect.audio_io import read_audio
 from train.synth import generate_corpus
 
 IN_CI = bool(os.environ.get("CI"))
@@ -42,3 +46,15 @@ def corpus_copy(tiny_corpus: Path, tmp_path: Path) -> Path:
     target = tmp_path / "corpus"
     shutil.copytree(tiny_corpus, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def speech_16k(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
+    """About 4 s of real espeak-ng speech at 16 kHz, float32 in [-1, 1], whole hops long."""
+    require_program("espeak-ng", "apt-get install espeak-ng")
+    wav = tmp_path_factory.mktemp("speech") / "speech.wav"
+    text = "the weather was warm and the market was full of people this morning"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(wav), text], check=True, timeout=30)
+    clip = read_audio(wav)
+    n = clip.samples.shape[0] // HOP_SAMPLES * HOP_SAMPLES
+    return np.asarray(clip.samples[:n], dtype=np.float32)

@@ -1,0 +1,158 @@
+"""Plain functions behind ``edge-affect train teacher|student``: build, fit, score, save.
+
+A run folder holds ``checkpoint.pt``, ``metrics.jsonl`` (one line per epoch) and
+``summary.json`` (dev/test CCC, best epoch, wall time, throughput).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from edge_affect.errors import EdgeAffectError
+from edge_affect.metrics import ccc_per_dimension
+from train.checkpoint import build_teacher, load_checkpoint, save_checkpoint
+from train.data.avec import AvecCorpus
+from train.data.tensors import SessionData, load_splits
+from train.frontend import FrontendConfig
+from train.models import AudioStudent, EncoderConfig, StudentConfig, Teacher, TeacherConfig
+from train.trainer import FitResult, TrainConfig, fit, predict_sessions, resolve_device
+from train.transfer import (
+    StudentTask,
+    TeacherTask,
+    TransferConfig,
+    corpus_description,
+    set_student_normalisation,
+    set_teacher_normalisation,
+)
+
+CHECKPOINT = "checkpoint.pt"
+SUMMARY = "summary.json"
+
+
+@dataclass
+class RunResult:
+    checkpoint: Path | None
+    fit: FitResult
+    scores: dict[str, dict[str, float]]  # split -> dimension -> CCC
+
+
+def load_data(
+    data: Path, modalities: tuple[str, ...], frontend: FrontendConfig, label_delay_s: float = 0.0
+) -> tuple[AvecCorpus, dict[str, list[SessionData]]]:
+    corpus = AvecCorpus(data, label_delay_s=label_delay_s)
+    for modality in modalities:
+        name = modality.removeprefix("features_")
+        if name not in corpus.modalities:
+            raise EdgeAffectError(
+                f"{data}: no modality {name!r} (has: {', '.join(corpus.modalities) or 'none'})"
+            )
+    return corpus, load_splits(corpus, frontend, modalities)
+
+
+def score(
+    task: torch.nn.Module, splits: dict[str, list[SessionData]], device: torch.device
+) -> dict[str, dict[str, float]]:
+    out = {}
+    for split in ("dev", "test"):
+        predictions, golds = predict_sessions(task, splits[split], device)
+        out[split] = {
+            k: round(v, 6)
+            for k, v in ccc_per_dimension(
+                np.concatenate(predictions), np.concatenate(golds)
+            ).items()
+        }
+    return out
+
+
+def _finish(
+    run_dir: Path | None,
+    task: torch.nn.Module,
+    result: FitResult,
+    splits: dict[str, list[SessionData]],
+    config: TrainConfig,
+    payload: dict[str, Any],
+) -> RunResult:
+    scores = score(task, splits, resolve_device(config.device))
+    if run_dir is None or not _is_main():
+        return RunResult(None, result, scores)
+    metrics = {
+        "best_epoch": result.best_epoch,
+        "ccc": scores,
+        "wall_s": round(result.wall_s, 2),
+        "audio_hours_per_minute": round(result.audio_hours_per_minute, 4),
+    }
+    path = run_dir / CHECKPOINT
+    save_checkpoint(path, {**payload, "train_args": config.to_dict(), "metrics": metrics})
+    (run_dir / SUMMARY).write_text(
+        json.dumps({"kind": payload["kind"], **metrics}, indent=2) + "\n"
+    )
+    return RunResult(path, result, scores)
+
+
+def _is_main() -> bool:
+    return not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0
+
+
+def train_teacher(
+    data: Path,
+    modalities: tuple[str, ...],
+    run_dir: Path | None,
+    encoder: EncoderConfig,
+    config: TrainConfig,
+    splits: dict[str, list[SessionData]] | None = None,
+) -> RunResult:
+    """Stage 1 on ``modalities`` (concatenated) of an AVEC-layout corpus."""
+    if splits is None:
+        _, splits = load_data(data, modalities, FrontendConfig())
+    input_dim = splits["train"][0].features.shape[1]
+    torch.manual_seed(config.seed)
+    teacher = Teacher(TeacherConfig(modalities=modalities, input_dim=input_dim, encoder=encoder))
+    set_teacher_normalisation(teacher, splits["train"])
+    task = TeacherTask(teacher)
+    result = fit(task, splits["train"], splits["dev"], config, run_dir)
+    payload = {
+        "kind": "teacher",
+        "model_config": teacher.config.to_dict(),
+        "state_dict": teacher.state_dict(),
+        "corpus": corpus_description(data, modalities, splits),
+    }
+    return _finish(run_dir, task, result, splits, config, payload)
+
+
+def load_teacher(path: Path) -> Teacher:
+    return build_teacher(load_checkpoint(path, kind="teacher"))
+
+
+def train_student(
+    data: Path,
+    teacher: Teacher | None,
+    run_dir: Path | None,
+    student_config: StudentConfig,
+    transfer: TransferConfig,
+    config: TrainConfig,
+    splits: dict[str, list[SessionData]] | None = None,
+) -> RunResult:
+    """Stage 2: the audio student with the chosen method (``baseline`` needs no teacher)."""
+    modalities = teacher.config.modalities if teacher is not None else ()
+    if splits is None:
+        _, splits = load_data(data, modalities, student_config.frontend)
+    torch.manual_seed(config.seed)
+    student = AudioStudent(student_config)
+    set_student_normalisation(student, splits["train"])
+    task = StudentTask(student, teacher, transfer)
+    result = fit(task, splits["train"], splits["dev"], config, run_dir)
+    payload = {
+        "kind": "student",
+        "model_config": student_config.to_dict(),
+        "state_dict": student.state_dict(),
+        "transfer": transfer.to_dict(),
+        "corpus": corpus_description(data, modalities, splits),
+        "teacher_config": teacher.config.to_dict() if teacher is not None else None,
+    }
+    return _finish(run_dir, task, result, splits, config, payload)

@@ -1,0 +1,282 @@
+"""The training loop shared by teacher and student: devices, DDP, early stopping, logging.
+
+A *task* is an ``nn.Module`` whose ``forward(mel, labels, features)`` returns a dict of
+losses with a ``"loss"`` entry, and whose ``predict(mel, features)`` returns ``(B, frames, 2)``
+predictions for whole sessions. The loop is the same on CPU, one GPU (bf16 autocast) and
+many (``torchrun``: DDP with a ``DistributedSampler``; rank 0 logs and checkpoints).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+
+from edge_affect.audio import LABEL_NAMES, LABEL_RATE_HZ
+from edge_affect.errors import EdgeAffectError
+from edge_affect.metrics import ccc_per_dimension
+from train.data.tensors import ChunkDataset, SessionData
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 40
+    batch_size: int = 8
+    chunk_s: float = 8.0
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    patience: int = 10
+    grad_clip: float = 1.0
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 0  # CPU threads for torch (0: leave torch's default)
+    quiet: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Task(Protocol):
+    def __call__(self, mel: Tensor, labels: Tensor, features: Tensor) -> dict[str, Tensor]: ...
+    def predict(self, mel: Tensor, features: Tensor) -> Tensor: ...
+
+
+@dataclass
+class FitResult:
+    best_epoch: int
+    dev_ccc: dict[str, float]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    wall_s: float = 0.0
+    audio_hours_per_minute: float = 0.0
+
+
+@dataclass(frozen=True)
+class Runtime:
+    device: torch.device
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise EdgeAffectError("--device cuda was asked for but no CUDA device is available")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise EdgeAffectError(f"unknown device {name!r}; use auto, cpu or cuda[:N]")
+    return torch.device(name)
+
+
+def setup_runtime(config: TrainConfig) -> Runtime:
+    """Device and, under ``torchrun`` (WORLD_SIZE > 1), the process group."""
+    if config.threads > 0:
+        torch.set_num_threads(config.threads)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return Runtime(resolve_device(config.device))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = resolve_device(config.device)
+    if device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Runtime(device, dist.get_rank(), dist.get_world_size())
+
+
+def _autocast(device: torch.device) -> Any:
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+@torch.no_grad()
+def evaluate(
+    task: nn.Module, sessions: list[SessionData], device: torch.device
+) -> dict[str, float]:
+    """CCC per dimension over the concatenation of ``sessions`` (AVEC practice)."""
+    predictions, golds = predict_sessions(task, sessions, device)
+    return ccc_per_dimension(np.concatenate(predictions), np.concatenate(golds))
+
+
+@torch.no_grad()
+def predict_sessions(
+    task: nn.Module, sessions: list[SessionData], device: torch.device
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Whole-session predictions, sessions of equal length batched together, in input order."""
+    was_training = task.training
+    task.eval()
+    by_length: dict[int, list[int]] = {}
+    for i, session in enumerate(sessions):
+        by_length.setdefault(session.n_frames, []).append(i)
+    predictions: list[np.ndarray] = [np.empty(0)] * len(sessions)
+    with _autocast(device):
+        for indices in by_length.values():
+            mel = torch.stack([sessions[i].mel for i in indices]).to(device)
+            features = torch.stack([sessions[i].features for i in indices]).to(device)
+            batch = task.predict(mel, features).float().cpu().numpy()  # type: ignore[operator]
+            for row, i in enumerate(indices):
+                predictions[i] = batch[row]
+    task.train(was_training)
+    return predictions, [s.labels.numpy() for s in sessions]
+
+
+class _Logger:
+    def __init__(self, run_dir: Path | None, runtime: Runtime, quiet: bool) -> None:
+        self.path = run_dir / "metrics.jsonl" if run_dir is not None and runtime.main else None
+        self.quiet = quiet or not runtime.main
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text("")
+
+    def log(self, record: dict[str, Any]) -> None:
+        if self.path is not None:
+            with self.path.open("a") as handle:
+                handle.write(json.dumps(record) + "\n")
+        if not self.quiet:
+            dev = "  ".join(
+                f"{k[8:]} {v:+.3f}" for k, v in record.items() if k.startswith("dev_ccc_")
+            )
+            print(
+                f"epoch {record['epoch']:3d}  loss {record['train_loss']:.4f}  dev CCC {dev}  "
+                f"{record['audio_hours_per_minute']:.2f} h audio/min",
+                flush=True,
+            )
+
+
+@contextmanager
+def _progress(quiet: bool, total: int, epoch: int) -> Iterator[Any]:
+    if quiet:
+        yield None
+        return
+    columns = (
+        TextColumn(f"epoch {epoch:3d}"),
+        BarColumn(),
+        TextColumn("{task.fields[loss]}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, transient=True) as progress:
+        yield (progress, progress.add_task("train", total=total, loss=""))
+
+
+def _loader(
+    dataset: ChunkDataset, config: TrainConfig, runtime: Runtime
+) -> tuple[DataLoader[Any], Any]:
+    sampler: DistributedSampler[Any] | None = None
+    if runtime.world > 1:
+        sampler = DistributedSampler(
+            dataset, runtime.world, runtime.rank, shuffle=True, seed=config.seed
+        )
+    generator = torch.Generator().manual_seed(config.seed)
+    loader = DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        shuffle=sampler is None,
+        sampler=sampler,
+        generator=generator,
+        drop_last=False,
+    )
+    return loader, sampler
+
+
+def _to(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def _train_epoch(
+    model: nn.Module,
+    loader: DataLoader[Any],
+    optimizer: torch.optim.Optimizer,
+    config: TrainConfig,
+    runtime: Runtime,
+    epoch: int,
+) -> float:
+    model.train()
+    losses = []
+    with _progress(config.quiet or not runtime.main, len(loader), epoch) as bar:
+        for batch in loader:
+            b = _to(batch, runtime.device)
+            with _autocast(runtime.device):
+                out = model(b["mel"], b["labels"], b["features"])
+            optimizer.zero_grad(set_to_none=True)
+            out["loss"].backward()
+            if config.grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            losses.append(float(out["loss"].detach()))
+            if bar is not None:
+                bar[0].update(bar[1], advance=1, loss=f"loss {losses[-1]:.4f}")
+    return float(np.mean(losses))
+
+
+def fit(
+    task: nn.Module,
+    train_sessions: list[SessionData],
+    dev_sessions: list[SessionData],
+    config: TrainConfig,
+    run_dir: Path | None = None,
+) -> FitResult:
+    """Train ``task`` in place; on return it holds the weights of the best dev epoch."""
+    runtime = setup_runtime(config)
+    torch.manual_seed(config.seed)
+    task.to(runtime.device)
+    model: nn.Module = task
+    if runtime.world > 1:
+        model = DistributedDataParallel(
+            task, device_ids=[runtime.device.index] if runtime.device.type == "cuda" else None
+        )
+    dataset = ChunkDataset(train_sessions, round(config.chunk_s * LABEL_RATE_HZ), config.seed)
+    loader, sampler = _loader(dataset, config, runtime)
+    trainable = [p for p in task.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
+    logger = _Logger(run_dir, runtime, config.quiet)
+    best = FitResult(best_epoch=-1, dev_ccc={n: float("-inf") for n in LABEL_NAMES})
+    best_state: dict[str, Tensor] = {}
+    epoch_audio_h = dataset.n_chunks * dataset.chunk_frames / LABEL_RATE_HZ / 3600
+    started = time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        dataset.set_epoch(epoch)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        t0 = time.perf_counter()
+        train_loss = _train_epoch(model, loader, optimizer, config, runtime, epoch)
+        seconds = time.perf_counter() - t0
+        dev = evaluate(task, dev_sessions, runtime.device)
+        record = {
+            "epoch": epoch,
+            "train_loss": round(train_loss, 6),
+            **{f"dev_ccc_{k}": round(v, 6) for k, v in dev.items()},
+            "dev_loss": round(float(np.mean([1 - v for v in dev.values()])), 6),
+            "epoch_s": round(seconds, 3),
+            "audio_hours_per_minute": round(epoch_audio_h / max(seconds, 1e-9) * 60, 4),
+        }
+        best.history.append(record)
+        logger.log(record)
+        if np.mean(list(dev.values())) > np.mean(list(best.dev_ccc.values())):
+            best.best_epoch, best.dev_ccc = epoch, dev
+            best_state = copy.deepcopy(task.state_dict())
+        elif epoch - best.best_epoch >= config.patience:
+            break
+    task.load_state_dict(best_state)
+    best.wall_s = time.perf_counter() - started
+    trained_h = sum(r["epoch_s"] for r in best.history) / 60
+    best.audio_hours_per_minute = epoch_audio_h * len(best.history) / max(trained_h, 1e-9)
+    return best

@@ -1,0 +1,183 @@
+"""The two-stage cross-modal transfer (Rajan, Brutti & Cavallaro, arXiv 2108.00809).
+
+Stage 1 trains a :class:`~train.models.Teacher` on a stronger modality. Stage 2 trains the
+:class:`~train.models.AudioStudent` with, beside the task loss on its predictions,
+
+* a **translation** loss: a decoder reconstructs the (standardised) teacher-modality
+  features from the student's intermediate representation ``z`` — weak -> strong
+  translation, which makes ``z`` a multi-modal representation;
+* an **alignment** loss between ``z`` and the frozen teacher's latent sequence
+  (``mse``, ``cosine`` or ``cca``; see :mod:`train.losses`).
+
+Methods: ``baseline`` (task loss only), ``transfer`` (both), ``no-translation`` (alignment
+only), ``no-alignment`` (translation only). The decoder and the teacher live here, beside
+the student, so the student's ``forward`` stays audio -> predictions.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from edge_affect.errors import EdgeAffectError
+from train.data.tensors import SessionData
+from train.losses import ALIGN_KINDS, AlignKind, alignment_loss, task_loss
+from train.models import AudioStudent, FeatureNorm, Teacher
+
+Method = Literal["baseline", "transfer", "no-translation", "no-alignment"]
+METHODS: tuple[Method, ...] = ("baseline", "transfer", "no-translation", "no-alignment")
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """Defaults: equal weights for task, translation and alignment, ``cca`` alignment (the
+    predecessor paper aligned with a correlation-based loss); see docs/training.md."""
+
+    method: Method = "transfer"
+    align: AlignKind = "cca"
+    translation_weight: float = 1.0
+    alignment_weight: float = 1.0
+    mse_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise EdgeAffectError(
+                f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}"
+            )
+        if self.align not in ALIGN_KINDS:
+            raise EdgeAffectError(
+                f"unknown alignment {self.align!r}; choose one of {', '.join(ALIGN_KINDS)}"
+            )
+
+    @property
+    def uses_translation(self) -> bool:
+        return self.method in ("transfer", "no-alignment") and self.translation_weight > 0
+
+    @property
+    def uses_alignment(self) -> bool:
+        return self.method in ("transfer", "no-translation") and self.alignment_weight > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class TeacherTask(nn.Module):
+    """Stage 1 objective: the teacher's task loss on its modality."""
+
+    def __init__(self, teacher: Teacher, mse_weight: float = 0.0) -> None:
+        super().__init__()
+        self.teacher = teacher
+        self.mse_weight = mse_weight
+
+    def forward(self, mel: Tensor, labels: Tensor, features: Tensor) -> dict[str, Tensor]:
+        loss = task_loss(self.teacher(features), labels, mse_weight=self.mse_weight)
+        return {"loss": loss, "task": loss}
+
+    def predict(self, mel: Tensor, features: Tensor) -> Tensor:
+        prediction: Tensor = self.teacher(features)
+        return prediction
+
+
+class Decoder(nn.Module):
+    """Weak -> strong translation head: ``z`` -> standardised teacher-modality features."""
+
+    def __init__(self, z_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(z_dim, z_dim), nn.GELU(), nn.Linear(z_dim, out_dim))
+
+    def forward(self, z: Tensor) -> Tensor:
+        out: Tensor = self.net(z)
+        return out
+
+
+class StudentTask(nn.Module):
+    """Stage 2 objective: task + translation + alignment to the frozen teacher."""
+
+    def __init__(
+        self, student: AudioStudent, teacher: Teacher | None, config: TransferConfig
+    ) -> None:
+        super().__init__()
+        self.student = student
+        self.config = config
+        needs_teacher = config.uses_translation or config.uses_alignment
+        if needs_teacher and teacher is None:
+            raise EdgeAffectError(f"method {config.method!r} needs a teacher checkpoint")
+        self.teacher = teacher
+        if teacher is not None:
+            teacher.requires_grad_(False)
+            if config.uses_alignment and teacher.latent_dim != student.config.z_dim:
+                raise EdgeAffectError(
+                    f"student z_dim {student.config.z_dim} != teacher latent {teacher.latent_dim}"
+                )
+        self.decoder = (
+            Decoder(student.config.z_dim, teacher.config.input_dim)
+            if teacher is not None and config.uses_translation
+            else None
+        )
+
+    def train(self, mode: bool = True) -> StudentTask:
+        super().train(mode)
+        if self.teacher is not None:
+            self.teacher.eval()  # frozen: no dropout, fixed statistics
+        return self
+
+    def _teacher_targets(self, features: Tensor) -> tuple[Tensor, Tensor]:
+        assert self.teacher is not None
+        norm: FeatureNorm = self.teacher.norm
+        with torch.no_grad():
+            _, latent = self.teacher.represent(features)
+        return norm(features), latent
+
+    def forward(self, mel: Tensor, labels: Tensor, features: Tensor) -> dict[str, Tensor]:
+        prediction, z, _ = self.student.represent_mel(mel)
+        task = task_loss(prediction, labels, mse_weight=self.config.mse_weight)
+        out = {"task": task}
+        loss = task
+        if self.teacher is not None and (
+            self.config.uses_translation or self.config.uses_alignment
+        ):
+            target_features, latent = self._teacher_targets(features)
+            if self.decoder is not None:
+                out["translation"] = ((self.decoder(z).float() - target_features) ** 2).mean()
+                loss = loss + self.config.translation_weight * out["translation"]
+            if self.config.uses_alignment:
+                out["alignment"] = alignment_loss(z, latent, self.config.align)
+                loss = loss + self.config.alignment_weight * out["alignment"]
+        out["loss"] = loss
+        return out
+
+    def predict(self, mel: Tensor, features: Tensor) -> Tensor:
+        return self.student.represent_mel(mel)[0]
+
+
+def set_student_normalisation(student: AudioStudent, sessions: list[SessionData]) -> None:
+    mel = torch.cat([s.mel for s in sessions])
+    student.norm.set_statistics(mel.mean(0), mel.std(0))
+
+
+def set_teacher_normalisation(teacher: Teacher, sessions: list[SessionData]) -> None:
+    features = torch.cat([s.features for s in sessions])
+    teacher.norm.set_statistics(features.mean(0), features.std(0))
+
+
+def corpus_description(
+    root: Path, modalities: tuple[str, ...], splits: dict[str, list[SessionData]]
+) -> dict[str, Any]:
+    """What a model was trained on, for its checkpoint (folder name only, no machine path)."""
+    manifest = root / "synth.json"
+    synthetic: dict[str, Any] | None = None
+    if manifest.is_file():
+        m = json.loads(manifest.read_text(encoding="utf-8"))
+        synthetic = {"preset": m["preset"]["name"], "seed": m["seed"], "espeak_ng": m["espeak_ng"]}
+    return {
+        "name": root.name,
+        "kind": "synthetic" if synthetic else "avec2016",
+        "synthetic": synthetic,
+        "sessions": {split: [s.name for s in sessions] for split, sessions in splits.items()},
+        "teacher_modalities": list(modalities),
+    }
