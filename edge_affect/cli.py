@@ -42,6 +42,19 @@ app = typer.Typer(
 )
 data_app = typer.Typer(cls=_Group, help="Inspect corpora.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+train_app = typer.Typer(
+    cls=_Group,
+    help="Two-stage cross-modal transfer training (needs the [train] extra).",
+    no_args_is_help=True,
+)
+app.add_typer(train_app, name="train")
+
+Device = Annotated[
+    str, typer.Option(help="auto, cpu or cuda[:N]; under torchrun each rank takes its own GPU.")
+]
+Epochs = Annotated[int, typer.Option(help="Maximum epochs (early stopping on dev CCC).")]
+Seed = Annotated[int, typer.Option(help="Random seed (runs are deterministic on CPU).")]
+Quiet = Annotated[bool, typer.Option(help="No progress bars or per-epoch lines.")]
 
 
 def load_host_module(name: str, extra: str) -> ModuleType:
@@ -88,13 +101,17 @@ def synth(
     force: Annotated[
         bool, typer.Option(help="Replace an existing synthetic corpus in OUT.")
     ] = False,
+    valence_cue: Annotated[
+        float, typer.Option("--valence-cue", help="Scale of valence's effect on pitch and rate.")
+    ] = 1.0,
 ) -> None:
     """Generate a synthetic multimodal corpus in the AVEC 2016 / RECOLA layout."""
     corpus = load_host_module("train.synth", "train")
     workers = jobs if jobs > 0 else (os.cpu_count() or 1)
     summary = corpus.generate_corpus(
-        out, preset=preset, seed=seed, sample_rate=sample_rate, jobs=workers, force=force
-    )
+        out, preset=preset, seed=seed, sample_rate=sample_rate, jobs=workers, force=force,
+        valence_cue=valence_cue,
+    )  # fmt: skip
     typer.echo(
         f"wrote {summary.sessions} sessions ({summary.audio_s / 60:.1f} min of audio, "
         f"{summary.bytes_on_disk / 1e6:.1f} MB) to {out} in {summary.elapsed_s:.1f} s"
@@ -117,6 +134,140 @@ def data_describe(
         _echo_json(description)
     else:
         typer.echo(describe.format_description(description))
+
+
+def _train_args(
+    epochs: int,
+    batch_size: int,
+    chunk_s: float,
+    lr: float,
+    patience: int,
+    seed: int,
+    device: str,
+    quiet: bool,
+) -> dict[str, Any]:
+    return {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "chunk_s": chunk_s,
+        "lr": lr,
+        "patience": patience,
+        "seed": seed,
+        "device": device,
+        "quiet": quiet,
+    }
+
+
+@train_app.command("teacher")
+def train_teacher(
+    data: Annotated[Path, typer.Option(help="AVEC 2016-layout corpus folder.")],
+    modality: Annotated[
+        list[str], typer.Option(help="features_* folder name; repeat to concatenate.")
+    ],
+    out: Annotated[
+        Path, typer.Option(help="Run folder (checkpoint.pt, metrics.jsonl, summary.json).")
+    ],
+    encoder: Annotated[str, typer.Option(help="bigru, transformer or gru.")] = "bigru",
+    hidden: Annotated[
+        int, typer.Option(help="Encoder width = the latent the student aligns to.")
+    ] = 64,
+    label_delay: Annotated[
+        float, typer.Option("--label-delay", help="Annotation delay compensation (s).")
+    ] = 0.0,
+    epochs: Epochs = 40,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 8,
+    chunk_s: Annotated[float, typer.Option("--chunk-s", help="Training chunk length (s).")] = 8.0,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
+    patience: Annotated[
+        int, typer.Option(help="Epochs without dev improvement before stopping.")
+    ] = 6,
+    seed: Seed = 0,
+    device: Device = "auto",
+    quiet: Quiet = False,
+) -> None:
+    """Stage 1: train the teacher on a stronger modality."""
+    commands = load_host_module("train.commands", "train")
+    args = _train_args(epochs, batch_size, chunk_s, lr, patience, seed, device, quiet)
+    typer.echo(commands.teacher(data, tuple(modality), out, encoder, hidden, label_delay, args))
+
+
+@train_app.command("student")
+def train_student(
+    data: Annotated[Path, typer.Option(help="AVEC 2016-layout corpus folder.")],
+    method: Annotated[
+        str, typer.Option(help="transfer, baseline, no-translation or no-alignment.")
+    ],
+    out: Annotated[
+        Path, typer.Option(help="Run folder (checkpoint.pt, metrics.jsonl, summary.json).")
+    ],
+    teacher: Annotated[
+        Path | None, typer.Option(help="Teacher checkpoint (not needed for baseline).")
+    ] = None,
+    align: Annotated[str, typer.Option(help="Alignment loss: cca, mse or cosine.")] = "cca",
+    encoder: Annotated[
+        str, typer.Option(help="gru (causal, streams), bigru or transformer.")
+    ] = "gru",
+    hidden: Annotated[int, typer.Option(help="Encoder width.")] = 64,
+    z_dim: Annotated[
+        int, typer.Option("--z-dim", help="Intermediate size without a teacher.")
+    ] = 64,
+    translation_weight: Annotated[float, typer.Option("--translation-weight")] = 1.0,
+    alignment_weight: Annotated[float, typer.Option("--alignment-weight")] = 1.0,
+    label_delay: Annotated[
+        float, typer.Option("--label-delay", help="Annotation delay compensation (s).")
+    ] = 0.0,
+    epochs: Epochs = 40,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 8,
+    chunk_s: Annotated[float, typer.Option("--chunk-s", help="Training chunk length (s).")] = 8.0,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
+    patience: Annotated[
+        int, typer.Option(help="Epochs without dev improvement before stopping.")
+    ] = 6,
+    seed: Seed = 0,
+    device: Device = "auto",
+    quiet: Quiet = False,
+) -> None:
+    """Stage 2: train the audio student (transfer, baseline or an ablation)."""
+    commands = load_host_module("train.commands", "train")
+    args = _train_args(epochs, batch_size, chunk_s, lr, patience, seed, device, quiet)
+    weights = (translation_weight, alignment_weight)
+    typer.echo(
+        commands.student(
+            data, teacher, method, out, align, encoder, hidden, z_dim, weights, label_delay, args
+        )
+    )
+
+
+@train_app.command("experiment")
+def train_experiment(
+    data: Annotated[Path, typer.Option(help="AVEC 2016-layout corpus folder.")],
+    out: Annotated[Path, typer.Option(help="Folder for runs, results.json and results.md.")],
+    seeds: Annotated[int, typer.Option(help="Student seeds per method.")] = 3,
+    preset: Annotated[str, typer.Option(help="fast (smoke check) or full.")] = "fast",
+    modality: Annotated[
+        list[str] | None, typer.Option(help="Teacher modality (repeatable).")
+    ] = None,
+    align: Annotated[str, typer.Option(help="Alignment loss: cca, mse or cosine.")] = "cca",
+    reference: Annotated[
+        bool, typer.Option(help="Add the AVEC-style row when openSMILE is installed.")
+    ] = True,
+    device: Device = "auto",
+    quiet: Quiet = False,
+) -> None:
+    """Teacher, then every method for every seed; writes results.json and results.md."""
+    experiment = load_host_module("train.experiment", "train")
+    modalities = tuple(modality) if modality else ("video_appearance",)
+    experiment.run_experiment(
+        data,
+        out,
+        seeds=seeds,
+        preset=preset,
+        device=device,
+        modalities=modalities,
+        align=align,
+        reference=reference,
+        quiet=quiet,
+    )
 
 
 def main() -> None:

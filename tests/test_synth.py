@@ -62,6 +62,24 @@ def test_another_seed_gives_another_corpus(tiny_corpus: Path, tmp_path: Path) ->
     assert a["recordings_audio/train_1.wav"] != b["recordings_audio/train_1.wav"]
 
 
+def test_valence_cue_scales_the_valence_prosody(tiny_corpus: Path, tmp_path: Path) -> None:
+    generate_corpus(tmp_path / "cue0", preset="tiny", seed=0, valence_cue=0.0)
+    generate_corpus(tmp_path / "cue5", preset="tiny", seed=0, valence_cue=5.0)
+    speech = [json.loads((p / "synth.json").read_text())["model"]["speech"] for p in
+              (tiny_corpus, tmp_path / "cue0", tmp_path / "cue5")]  # fmt: skip
+    assert [s["pitch_per_valence"] for s in speech] == [3.0, 0.0, 15.0]
+    assert [s["rate_per_valence"] for s in speech] == [6.0, 0.0, 30.0]
+    assert speech[0]["pitch_per_arousal"] == speech[2]["pitch_per_arousal"]
+    same_labels = "ratings_gold_standard/valence/dev_1.arff"
+    assert (tmp_path / "cue5" / same_labels).read_bytes() == (
+        tiny_corpus / same_labels
+    ).read_bytes()
+    audio = "recordings_audio/dev_1.wav"
+    assert (tmp_path / "cue5" / audio).read_bytes() != (tiny_corpus / audio).read_bytes()
+    with pytest.raises(EdgeAffectError, match="valence cue"):
+        generate_corpus(tmp_path / "bad", preset="tiny", valence_cue=-1.0)
+
+
 def test_voices_are_disjoint_across_splits() -> None:
     specs = plan_sessions(PRESETS["avec"], seed=5, sample_rate=16_000)
     by_split: dict[str, set[str]] = {}

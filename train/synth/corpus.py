@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from train.synth.config import (
     VARIANTS,
     GenerativeModel,
     Preset,
+    SpeechParams,
 )
 from train.synth.signals import FloatArray
 
@@ -75,8 +76,11 @@ class CorpusSummary:
     elapsed_s: float
 
 
-def plan_sessions(preset: Preset, seed: int, sample_rate: int) -> list[SessionSpec]:
+def plan_sessions(
+    preset: Preset, seed: int, sample_rate: int, speech_params: SpeechParams | None = None
+) -> list[SessionSpec]:
     """Subjects and SNRs for every session; voice variants are disjoint across splits."""
+    voice_params = speech_params or SpeechParams()
     rng = np.random.default_rng([seed, _PLAN_STREAM])
     variants = [str(v) for v in rng.permutation(np.array(VARIANTS))]
     specs = []
@@ -91,8 +95,8 @@ def plan_sessions(preset: Preset, seed: int, sample_rate: int) -> list[SessionSp
             voice = speech.Voice(
                 accent=str(rng.choice(np.array(ACCENTS))),
                 variant=pool[index - 1],
-                base_pitch=round(float(rng.uniform(*GenerativeModel().speech.base_pitch)), 1),
-                base_rate_wpm=round(float(rng.uniform(*GenerativeModel().speech.base_rate_wpm)), 1),
+                base_pitch=round(float(rng.uniform(*voice_params.base_pitch)), 1),
+                base_rate_wpm=round(float(rng.uniform(*voice_params.base_rate_wpm)), 1),
             )
             specs.append(
                 SessionSpec(
@@ -119,9 +123,10 @@ def _feature_table(name: str, modality: str, values: FloatArray, names: list[str
     )
 
 
-def _write_labels(root: Path, name: str, dimension: str, ratings: FloatArray) -> None:
+def _write_labels(
+    root: Path, name: str, dimension: str, ratings: FloatArray, rater_names: tuple[str, ...]
+) -> None:
     times = frame_times(ratings.shape[0])
-    rater_names = GenerativeModel().raters.names
     write_ratings(
         root / "ratings_individual" / dimension / f"{name}.csv", times, rater_names, ratings
     )
@@ -145,9 +150,10 @@ def _write_audio(path: Path, mixed: FloatArray, sample_rate: int) -> int:
     return clipped
 
 
-def generate_session(spec: SessionSpec, root: Path, mixing: FloatArray) -> dict[str, Any]:
+def generate_session(
+    spec: SessionSpec, root: Path, mixing: FloatArray, model: GenerativeModel
+) -> dict[str, Any]:
     """Generate and write one session; return its manifest entry."""
-    model = GenerativeModel()
     rng = np.random.default_rng(list(spec.seed))
     n_frames = n_frames_for_duration(spec.duration_s)
     n_samples = round(spec.duration_s * spec.sample_rate)
@@ -169,7 +175,7 @@ def generate_session(spec: SessionSpec, root: Path, mixing: FloatArray) -> dict[
     video_names = [f"appearance_{i + 1:02d}" for i in range(video.shape[1])]
     for dimension_index, dimension in enumerate(DIMENSIONS):
         ratings = raters.rate_dimension(rng, latent[:, dimension_index], model.raters)
-        _write_labels(root, spec.name, dimension, ratings)
+        _write_labels(root, spec.name, dimension, ratings, model.raters.names)
         for modality, values, names in (
             (VIDEO_MODALITY, video, video_names),
             (PHYSIO_MODALITY, physio, list(modalities.PHYSIO_NAMES)),
@@ -191,12 +197,12 @@ def generate_session(spec: SessionSpec, root: Path, mixing: FloatArray) -> dict[
 
 
 def _run_all(
-    specs: list[SessionSpec], root: Path, mixing: FloatArray, jobs: int
+    specs: list[SessionSpec], root: Path, mixing: FloatArray, model: GenerativeModel, jobs: int
 ) -> list[dict[str, Any]]:
     if jobs <= 1 or len(specs) == 1:
-        return [generate_session(spec, root, mixing) for spec in specs]
+        return [generate_session(spec, root, mixing, model) for spec in specs]
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(generate_session, spec, root, mixing) for spec in specs]
+        futures = [pool.submit(generate_session, spec, root, mixing, model) for spec in specs]
         return [future.result() for future in futures]
 
 
@@ -216,9 +222,13 @@ def _prepare_output(out: Path, force: bool) -> None:
 
 def generate_corpus(
     out: Path, preset: str = "tiny", seed: int = 0, sample_rate: int = 16_000,
-    jobs: int = 1, force: bool = False,
+    jobs: int = 1, force: bool = False, valence_cue: float = 1.0,
 ) -> CorpusSummary:  # fmt: skip
-    """Generate the whole corpus under ``out``; see the module docstring for the layout."""
+    """Generate the whole corpus under ``out``; see the module docstring for the layout.
+
+    ``valence_cue`` scales how much valence moves pitch and rate (1.0: the documented weak
+    cue; 0: none), for experiments on how much valence the audio must carry for transfer.
+    """
     if preset not in PRESETS:
         raise EdgeAffectError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     if not 8_000 <= sample_rate <= 96_000:
@@ -227,15 +237,25 @@ def generate_corpus(
     version = speech.espeak_version()
     chosen = PRESETS[preset]
     _prepare_output(out, force)
-    model = GenerativeModel()
+    if not 0.0 <= valence_cue <= 20.0:
+        raise EdgeAffectError(f"valence cue {valence_cue} is outside 0-20")
+    base = SpeechParams()
+    model = GenerativeModel(
+        speech=replace(
+            base,
+            pitch_per_valence=base.pitch_per_valence * valence_cue,
+            rate_per_valence=base.rate_per_valence * valence_cue,
+        )
+    )
     mixing = modalities.video_mixing(np.random.default_rng([seed, _MIXING_STREAM]), model.video)
-    specs = plan_sessions(chosen, seed, sample_rate)
-    entries = _run_all(specs, out, mixing, jobs)
+    specs = plan_sessions(chosen, seed, sample_rate, model.speech)
+    entries = _run_all(specs, out, mixing, model, jobs)
     manifest = {
         "generator": f"edge-affect {__version__} synth",
         "preset": asdict(chosen),
         "seed": seed,
         "sample_rate": sample_rate,
+        "valence_cue": valence_cue,
         "espeak_ng": version,
         "modalities": {
             VIDEO_MODALITY: {
