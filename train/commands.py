@@ -1,0 +1,93 @@
+"""Primitive-argument entry points for ``edge-affect train ...`` (the CLI stays thin)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, cast
+
+from edge_affect.errors import EdgeAffectError
+from train.frontend import FrontendConfig
+from train.losses import ALIGN_KINDS, AlignKind
+from train.models import ENCODER_KINDS, EncoderConfig, EncoderKind, StudentConfig
+from train.runs import RunResult, load_data, load_teacher, train_student, train_teacher
+from train.trainer import TrainConfig
+from train.transfer import METHODS, Method, TransferConfig
+
+
+def _check_choice(value: str, choices: tuple[str, ...], what: str) -> None:
+    if value not in choices:
+        raise EdgeAffectError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}")
+
+
+def _summary(run: RunResult) -> str:
+    s = run.scores
+    return (
+        f"best epoch {run.fit.best_epoch}; CCC dev arousal {s['dev']['arousal']:+.3f} valence "
+        f"{s['dev']['valence']:+.3f}; test arousal {s['test']['arousal']:+.3f} valence "
+        f"{s['test']['valence']:+.3f}; {run.fit.wall_s:.0f} s, "
+        f"{run.fit.audio_hours_per_minute:.2f} h of audio per minute of training"
+        + (f"; checkpoint {run.checkpoint}" if run.checkpoint else "")
+    )
+
+
+def teacher(
+    data: Path,
+    modalities: tuple[str, ...],
+    out: Path,
+    encoder: str,
+    hidden: int,
+    label_delay_s: float,
+    train: dict[str, Any],
+) -> str:
+    _check_choice(encoder, ENCODER_KINDS, "encoder")
+    if not modalities:
+        raise EdgeAffectError("give at least one --modality (e.g. video_appearance)")
+    config = TrainConfig(**train)
+    _, splits = load_data(data, modalities, FrontendConfig(), label_delay_s)
+    run = train_teacher(
+        data,
+        modalities,
+        out,
+        EncoderConfig(kind=cast(EncoderKind, encoder), hidden=hidden),
+        config,
+        splits,
+    )
+    return "teacher: " + _summary(run)
+
+
+def student(
+    data: Path,
+    teacher_path: Path | None,
+    method: str,
+    out: Path,
+    align: str,
+    encoder: str,
+    hidden: int,
+    z_dim: int,
+    weights: tuple[float, float],
+    label_delay_s: float,
+    train: dict[str, Any],
+) -> str:
+    _check_choice(method, METHODS, "method")
+    _check_choice(align, ALIGN_KINDS, "alignment")
+    _check_choice(encoder, ENCODER_KINDS, "encoder")
+    if teacher_path is None and method != "baseline":
+        raise EdgeAffectError(f"--method {method} needs --teacher TEACHER_CKPT")
+    teacher_model = load_teacher(teacher_path) if teacher_path is not None else None
+    if teacher_model is not None:
+        z_dim = teacher_model.latent_dim
+    modalities = teacher_model.config.modalities if teacher_model is not None else ()
+    _, splits = load_data(data, modalities, FrontendConfig(), label_delay_s)
+    transfer = TransferConfig(
+        method=cast(Method, method),
+        align=cast(AlignKind, align),
+        translation_weight=weights[0],
+        alignment_weight=weights[1],
+    )
+    student_config = StudentConfig(
+        FrontendConfig(), EncoderConfig(kind=cast(EncoderKind, encoder), hidden=hidden), z_dim
+    )
+    run = train_student(
+        data, teacher_model, out, student_config, transfer, TrainConfig(**train), splits
+    )
+    return f"student ({method}): " + _summary(run)
