@@ -55,6 +55,17 @@ Device = Annotated[
 Epochs = Annotated[int, typer.Option(help="Maximum epochs (early stopping on dev CCC).")]
 Seed = Annotated[int, typer.Option(help="Random seed (runs are deterministic on CPU).")]
 Quiet = Annotated[bool, typer.Option(help="No progress bars or per-epoch lines.")]
+Corpus = Annotated[Path, typer.Option(help="AVEC 2016-layout corpus folder.")]
+RunDir = Annotated[
+    Path, typer.Option(help="Run folder (checkpoint.pt, metrics.jsonl, summary.json).")
+]
+LabelDelay = Annotated[
+    float, typer.Option("--label-delay", help="Annotation delay compensation (s).")
+]
+BatchSize = Annotated[int, typer.Option("--batch-size", help="Chunks per optimiser step.")]
+ChunkS = Annotated[float, typer.Option("--chunk-s", help="Training chunk length (s).")]
+LearningRate = Annotated[float, typer.Option("--lr", help="AdamW learning rate.")]
+Patience = Annotated[int, typer.Option(help="Epochs without dev improvement before stopping.")]
 
 
 def load_host_module(name: str, extra: str) -> ModuleType:
@@ -160,27 +171,21 @@ def _train_args(
 
 @train_app.command("teacher")
 def train_teacher(
-    data: Annotated[Path, typer.Option(help="AVEC 2016-layout corpus folder.")],
+    data: Corpus,
     modality: Annotated[
         list[str], typer.Option(help="features_* folder name; repeat to concatenate.")
     ],
-    out: Annotated[
-        Path, typer.Option(help="Run folder (checkpoint.pt, metrics.jsonl, summary.json).")
-    ],
+    out: RunDir,
     encoder: Annotated[str, typer.Option(help="bigru, transformer or gru.")] = "bigru",
     hidden: Annotated[
         int, typer.Option(help="Encoder width = the latent the student aligns to.")
     ] = 64,
-    label_delay: Annotated[
-        float, typer.Option("--label-delay", help="Annotation delay compensation (s).")
-    ] = 0.0,
+    label_delay: LabelDelay = 0.0,
     epochs: Epochs = 40,
-    batch_size: Annotated[int, typer.Option("--batch-size")] = 8,
-    chunk_s: Annotated[float, typer.Option("--chunk-s", help="Training chunk length (s).")] = 8.0,
-    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
-    patience: Annotated[
-        int, typer.Option(help="Epochs without dev improvement before stopping.")
-    ] = 6,
+    batch_size: BatchSize = 8,
+    chunk_s: ChunkS = 8.0,
+    lr: LearningRate = 1e-3,
+    patience: Patience = 10,
     seed: Seed = 0,
     device: Device = "auto",
     quiet: Quiet = False,
@@ -193,13 +198,11 @@ def train_teacher(
 
 @train_app.command("student")
 def train_student(
-    data: Annotated[Path, typer.Option(help="AVEC 2016-layout corpus folder.")],
+    data: Corpus,
     method: Annotated[
         str, typer.Option(help="transfer, baseline, no-translation or no-alignment.")
     ],
-    out: Annotated[
-        Path, typer.Option(help="Run folder (checkpoint.pt, metrics.jsonl, summary.json).")
-    ],
+    out: RunDir,
     teacher: Annotated[
         Path | None, typer.Option(help="Teacher checkpoint (not needed for baseline).")
     ] = None,
@@ -213,16 +216,12 @@ def train_student(
     ] = 64,
     translation_weight: Annotated[float, typer.Option("--translation-weight")] = 1.0,
     alignment_weight: Annotated[float, typer.Option("--alignment-weight")] = 1.0,
-    label_delay: Annotated[
-        float, typer.Option("--label-delay", help="Annotation delay compensation (s).")
-    ] = 0.0,
+    label_delay: LabelDelay = 0.0,
     epochs: Epochs = 40,
-    batch_size: Annotated[int, typer.Option("--batch-size")] = 8,
-    chunk_s: Annotated[float, typer.Option("--chunk-s", help="Training chunk length (s).")] = 8.0,
-    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
-    patience: Annotated[
-        int, typer.Option(help="Epochs without dev improvement before stopping.")
-    ] = 6,
+    batch_size: BatchSize = 8,
+    chunk_s: ChunkS = 8.0,
+    lr: LearningRate = 1e-3,
+    patience: Patience = 10,
     seed: Seed = 0,
     device: Device = "auto",
     quiet: Quiet = False,
@@ -240,7 +239,7 @@ def train_student(
 
 @train_app.command("experiment")
 def train_experiment(
-    data: Annotated[Path, typer.Option(help="AVEC 2016-layout corpus folder.")],
+    data: Corpus,
     out: Annotated[Path, typer.Option(help="Folder for runs, results.json and results.md.")],
     seeds: Annotated[int, typer.Option(help="Student seeds per method.")] = 3,
     preset: Annotated[str, typer.Option(help="fast (smoke check) or full.")] = "fast",
