@@ -21,7 +21,7 @@ import subprocess
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pytest
@@ -61,7 +61,7 @@ def _running_in_ci() -> bool:
     return bool(os.environ.get("CI"))
 
 
-def _unavailable(reason: str) -> None:
+def _unavailable(reason: str) -> NoReturn:
     """Skip locally; fail in CI, where the audio stack must exist."""
     if _running_in_ci():
         pytest.fail(
@@ -90,7 +90,6 @@ def pulse_info() -> dict[str, str]:
     info = _pactl_info()
     if info is None:
         _unavailable(NO_SERVER_REASON)
-    assert info is not None
     return info
 
 
@@ -105,7 +104,6 @@ def sounddevice(pulse_info: dict[str, str]) -> ModuleType:
         return importlib.import_module("sounddevice")
     except OSError as error:  # PortAudio library missing
         _unavailable(f"sounddevice cannot load PortAudio: {error}")
-        raise
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +112,6 @@ def espeak_ng() -> str:
     path = shutil.which("espeak-ng")
     if path is None:
         _unavailable(NO_ESPEAK_REASON)
-    assert path is not None
     return path
 
 

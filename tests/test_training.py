@@ -62,8 +62,8 @@ def test_student_checkpoint_round_trip_and_determinism(
     teacher_run = train_teacher(
         tiny_corpus, MODALITY, tmp_path / "t", EncoderConfig(kind="bigru", hidden=16), FAST, splits
     )
-    assert teacher_run.checkpoint is not None
-    teacher = load_teacher(teacher_run.checkpoint)
+    assert teacher_run.checkpoint == tmp_path / "t" / "checkpoint.pt"
+    teacher = load_teacher(tmp_path / "t" / "checkpoint.pt")
     runs = [
         train_student(
             tiny_corpus,
