@@ -65,6 +65,9 @@ LabelDelay = Annotated[
 BatchSize = Annotated[int, typer.Option("--batch-size", help="Chunks per optimiser step.")]
 ChunkS = Annotated[float, typer.Option("--chunk-s", help="Training chunk length (s).")]
 LearningRate = Annotated[float, typer.Option("--lr", help="AdamW learning rate.")]
+Postprocess = Annotated[
+    bool, typer.Option(help="Also report scores after dev-chosen smoothing (offline only).")
+]
 Patience = Annotated[int, typer.Option(help="Epochs without dev improvement before stopping.")]
 
 
@@ -147,26 +150,10 @@ def data_describe(
         typer.echo(describe.format_description(description))
 
 
-def _train_args(
-    epochs: int,
-    batch_size: int,
-    chunk_s: float,
-    lr: float,
-    patience: int,
-    seed: int,
-    device: str,
-    quiet: bool,
-) -> dict[str, Any]:
-    return {
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "chunk_s": chunk_s,
-        "lr": lr,
-        "patience": patience,
-        "seed": seed,
-        "device": device,
-        "quiet": quiet,
-    }
+def _train_args(**options: Any) -> dict[str, Any]:
+    """TrainConfig fields from CLI options (``label_delay`` -> ``label_delay_s``)."""
+    options["label_delay_s"] = options.pop("label_delay")
+    return options
 
 
 @train_app.command("teacher")
@@ -181,6 +168,7 @@ def train_teacher(
         int, typer.Option(help="Encoder width = the latent the student aligns to.")
     ] = 64,
     label_delay: LabelDelay = 0.0,
+    postprocess: Postprocess = False,
     epochs: Epochs = 40,
     batch_size: BatchSize = 8,
     chunk_s: ChunkS = 8.0,
@@ -192,8 +180,11 @@ def train_teacher(
 ) -> None:
     """Stage 1: train the teacher on a stronger modality."""
     commands = load_host_module("train.commands", "train")
-    args = _train_args(epochs, batch_size, chunk_s, lr, patience, seed, device, quiet)
-    typer.echo(commands.teacher(data, tuple(modality), out, encoder, hidden, label_delay, args))
+    args = _train_args(
+        epochs=epochs, batch_size=batch_size, chunk_s=chunk_s, lr=lr, patience=patience,
+        seed=seed, device=device, quiet=quiet, label_delay=label_delay, postprocess=postprocess,
+    )  # fmt: skip
+    typer.echo(commands.teacher(data, tuple(modality), out, encoder, hidden, args))
 
 
 @train_app.command("student")
@@ -217,6 +208,7 @@ def train_student(
     translation_weight: Annotated[float, typer.Option("--translation-weight")] = 1.0,
     alignment_weight: Annotated[float, typer.Option("--alignment-weight")] = 1.0,
     label_delay: LabelDelay = 0.0,
+    postprocess: Postprocess = False,
     epochs: Epochs = 40,
     batch_size: BatchSize = 8,
     chunk_s: ChunkS = 8.0,
@@ -228,12 +220,13 @@ def train_student(
 ) -> None:
     """Stage 2: train the audio student (transfer, baseline or an ablation)."""
     commands = load_host_module("train.commands", "train")
-    args = _train_args(epochs, batch_size, chunk_s, lr, patience, seed, device, quiet)
+    args = _train_args(
+        epochs=epochs, batch_size=batch_size, chunk_s=chunk_s, lr=lr, patience=patience,
+        seed=seed, device=device, quiet=quiet, label_delay=label_delay, postprocess=postprocess,
+    )  # fmt: skip
     weights = (translation_weight, alignment_weight)
     typer.echo(
-        commands.student(
-            data, teacher, method, out, align, encoder, hidden, z_dim, weights, label_delay, args
-        )
+        commands.student(data, teacher, method, out, align, encoder, hidden, z_dim, weights, args)
     )
 
 
@@ -250,6 +243,8 @@ def train_experiment(
     reference: Annotated[
         bool, typer.Option(help="Add the AVEC-style row when openSMILE is installed.")
     ] = True,
+    label_delay: LabelDelay = 0.0,
+    postprocess: Postprocess = False,
     device: Device = "auto",
     quiet: Quiet = False,
 ) -> None:
@@ -266,6 +261,8 @@ def train_experiment(
         align=align,
         reference=reference,
         quiet=quiet,
+        label_delay_s=label_delay,
+        postprocess=postprocess,
     )
 
 

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import torch
 from typer.testing import CliRunner
 
 from edge_affect.cli import app
@@ -39,6 +40,19 @@ def test_teacher_then_student_then_a_clean_error(tiny_corpus: Path, tmp_path: Pa
     assert "student (transfer): best epoch" in student.stdout
     summary = json.loads((tmp_path / "s" / "summary.json").read_text())
     assert summary["kind"] == "student" and set(summary["ccc"]) == {"dev", "test"}
+    options = ["--method", "baseline", "--label-delay", "1.0", "--postprocess", *FAST]
+    post = runner.invoke(
+        app,
+        ["train", "student", "--data", str(tiny_corpus), "--out", str(tmp_path / "p"), *options],
+    )
+    assert post.exit_code == 0, post.output
+    assert "post-processed (smoothing {'arousal': " in post.stdout
+    post_summary = json.loads((tmp_path / "p" / "summary.json").read_text())
+    assert set(post_summary["ccc"]["postprocessed"]) == {"smoothing_frames", "dev", "test"}
+    checkpoint = torch.load(tmp_path / "p" / "checkpoint.pt", weights_only=True)
+    assert (
+        checkpoint["train_args"]["label_delay_s"] == 1.0 and checkpoint["train_args"]["postprocess"]
+    )
     missing = runner.invoke(
         app,
         [

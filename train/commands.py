@@ -21,11 +21,19 @@ def _check_choice(value: str, choices: tuple[str, ...], what: str) -> None:
 
 def _summary(run: RunResult) -> str:
     s = run.scores
+    post = s.get("postprocessed")
+    extra = ""
+    if post:
+        extra = (
+            f"; post-processed (smoothing {post['smoothing_frames']} frames, chosen on dev): "
+            f"test arousal {post['test']['arousal']:+.3f} valence {post['test']['valence']:+.3f}"
+        )
     return (
         f"best epoch {run.fit.best_epoch}; CCC dev arousal {s['dev']['arousal']:+.3f} valence "
         f"{s['dev']['valence']:+.3f}; test arousal {s['test']['arousal']:+.3f} valence "
         f"{s['test']['valence']:+.3f}; {run.fit.wall_s:.0f} s, "
         f"{run.fit.audio_hours_per_minute:.2f} h of audio per minute of training"
+        + extra
         + (f"; checkpoint {run.checkpoint}" if run.checkpoint else "")
     )
 
@@ -36,14 +44,13 @@ def teacher(
     out: Path,
     encoder: str,
     hidden: int,
-    label_delay_s: float,
     train: dict[str, Any],
 ) -> str:
     _check_choice(encoder, ENCODER_KINDS, "encoder")
     if not modalities:
         raise EdgeAffectError("give at least one --modality (e.g. video_appearance)")
     config = TrainConfig(**train)
-    _, splits = load_data(data, modalities, FrontendConfig(), label_delay_s)
+    _, splits = load_data(data, modalities, FrontendConfig(), config.label_delay_s)
     run = train_teacher(
         data,
         modalities,
@@ -65,7 +72,6 @@ def student(
     hidden: int,
     z_dim: int,
     weights: tuple[float, float],
-    label_delay_s: float,
     train: dict[str, Any],
 ) -> str:
     _check_choice(method, METHODS, "method")
@@ -77,7 +83,8 @@ def student(
     if teacher_model is not None:
         z_dim = teacher_model.latent_dim
     modalities = teacher_model.config.modalities if teacher_model is not None else ()
-    _, splits = load_data(data, modalities, FrontendConfig(), label_delay_s)
+    config = TrainConfig(**train)
+    _, splits = load_data(data, modalities, FrontendConfig(), config.label_delay_s)
     transfer = TransferConfig(
         method=cast(Method, method),
         align=cast(AlignKind, align),
@@ -87,7 +94,5 @@ def student(
     student_config = StudentConfig(
         FrontendConfig(), EncoderConfig(kind=cast(EncoderKind, encoder), hidden=hidden), z_dim
     )
-    run = train_student(
-        data, teacher_model, out, student_config, transfer, TrainConfig(**train), splits
-    )
+    run = train_student(data, teacher_model, out, student_config, transfer, config, splits)
     return f"student ({method}): " + _summary(run)

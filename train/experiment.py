@@ -65,6 +65,14 @@ def _summarise(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for split in ("dev", "test"):
         out[split] = {d: _mean_std([r["ccc"][split][d] for r in per_seed]) for d in LABEL_NAMES}
+    if all("postprocessed" in r["ccc"] for r in per_seed):
+        out["postprocessed"] = {
+            split: {
+                d: _mean_std([r["ccc"]["postprocessed"][split][d] for r in per_seed])
+                for d in LABEL_NAMES
+            }
+            for split in ("dev", "test")
+        }
     return out
 
 
@@ -149,6 +157,8 @@ def run_experiment(
     methods: tuple[Method, ...] = METHODS,
     reference: bool = True,
     quiet: bool = False,
+    label_delay_s: float = 0.0,
+    postprocess: bool = False,
 ) -> dict[str, Any]:
     """Run the whole experiment and write ``results.json`` and ``results.md`` under ``out``."""
     if preset not in PRESETS:
@@ -158,7 +168,12 @@ def run_experiment(
     if seeds < 1:
         raise EdgeAffectError("--seeds must be at least 1")
     chosen = PRESETS[preset]
-    chosen = replace(chosen, train=replace(chosen.train, device=device))
+    chosen = replace(
+        chosen,
+        train=replace(
+            chosen.train, device=device, label_delay_s=label_delay_s, postprocess=postprocess
+        ),
+    )
 
     def log(message: str) -> None:
         if not quiet:
@@ -166,7 +181,7 @@ def run_experiment(
 
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    _, splits = load_data(data, modalities, FrontendConfig())
+    _, splits = load_data(data, modalities, FrontendConfig(), label_delay_s)
     log(
         f"loaded {sum(len(v) for v in splits.values())} sessions "
         f"({hours_of_audio(splits['train']):.2f} h of train audio) "
@@ -188,6 +203,8 @@ def run_experiment(
         "preset": preset,
         "seeds": seeds,
         "align": align,
+        "label_delay_s": label_delay_s,
+        "postprocess": postprocess,
         "teacher": {
             "modalities": list(modalities),
             "encoder": chosen.teacher_encoder.kind,
@@ -235,7 +252,12 @@ def format_results(r: dict[str, Any]) -> str:
     rows = [
         _row(f"teacher ({'+'.join(teacher['modalities'])}, {teacher['encoder']})", teacher["ccc"])
     ]
-    rows += [_row(method, m) for method, m in r["methods"].items()]
+    if "postprocessed" in teacher["ccc"]:
+        rows.append(_row("teacher + dev-chosen smoothing", teacher["ccc"]["postprocessed"]))
+    for method, m in r["methods"].items():
+        rows.append(_row(method, m))
+        if "postprocessed" in m:
+            rows.append(_row(f"{method} + dev-chosen smoothing", m["postprocessed"]))
     if r.get("reference"):
         rows.append(_row("AVEC-style eGeMAPS + linear SVR", r["reference"]))
     corpus, machine = r["corpus"], r["machine"]
@@ -252,7 +274,12 @@ def format_results(r: dict[str, Any]) -> str:
         f"{r['wall_s'] / 60:.1f} min on {machine['processor']} ({machine['cpu_count']} CPUs, "
         f"torch {machine['torch']}, device {machine['device']}).",
         "",
-        "CCC over the concatenated sessions of each partition; students: mean ± std over seeds.",
+        "CCC over the concatenated sessions of each partition; students: mean ± std over seeds."
+        + (
+            f" Labels shifted by {r['label_delay_s']} s (delay compensation)."
+            if r.get("label_delay_s")
+            else ""
+        ),
         "",
         "| model | dev arousal | dev valence | test arousal | test valence |",
         "|---|---|---|---|---|",

@@ -21,6 +21,7 @@ from train.data.avec import AvecCorpus
 from train.data.tensors import SessionData, load_splits
 from train.frontend import FrontendConfig
 from train.models import AudioStudent, EncoderConfig, StudentConfig, Teacher, TeacherConfig
+from train.postprocess import apply_smoothing, choose_smoothing
 from train.trainer import FitResult, TrainConfig, fit, predict_sessions, resolve_device
 from train.transfer import (
     StudentTask,
@@ -39,7 +40,7 @@ SUMMARY = "summary.json"
 class RunResult:
     checkpoint: Path | None
     fit: FitResult
-    scores: dict[str, dict[str, float]]  # split -> dimension -> CCC
+    scores: dict[str, Any]  # split -> dimension -> CCC (+ "postprocessed" when asked for)
 
 
 def load_data(
@@ -56,16 +57,24 @@ def load_data(
 
 
 def score(
-    task: torch.nn.Module, splits: dict[str, list[SessionData]], device: torch.device
-) -> dict[str, dict[str, float]]:
-    out = {}
-    for split in ("dev", "test"):
-        predictions, golds = predict_sessions(task, splits[split], device)
-        out[split] = {
-            k: round(v, 6)
-            for k, v in ccc_per_dimension(
-                np.concatenate(predictions), np.concatenate(golds)
-            ).items()
+    task: torch.nn.Module,
+    splits: dict[str, list[SessionData]],
+    device: torch.device,
+    postprocess: bool = False,
+) -> dict[str, Any]:
+    """Dev and test CCC; with ``postprocess``, also the dev-chosen smoothing and its scores."""
+    raw = {split: predict_sessions(task, splits[split], device) for split in ("dev", "test")}
+
+    def ccc_of(predictions: list[np.ndarray], golds: list[np.ndarray]) -> dict[str, float]:
+        scores = ccc_per_dimension(np.concatenate(predictions), np.concatenate(golds))
+        return {k: round(v, 6) for k, v in scores.items()}
+
+    out: dict[str, Any] = {split: ccc_of(*raw[split]) for split in raw}
+    if postprocess:
+        windows = choose_smoothing(*raw["dev"])
+        out["postprocessed"] = {
+            "smoothing_frames": windows,
+            **{split: ccc_of(apply_smoothing(p, windows), g) for split, (p, g) in raw.items()},
         }
     return out
 
@@ -78,7 +87,7 @@ def _finish(
     config: TrainConfig,
     payload: dict[str, Any],
 ) -> RunResult:
-    scores = score(task, splits, resolve_device(config.device))
+    scores = score(task, splits, resolve_device(config.device), config.postprocess)
     if run_dir is None or not _is_main():
         return RunResult(None, result, scores)
     metrics = {
@@ -109,7 +118,7 @@ def train_teacher(
 ) -> RunResult:
     """Stage 1 on ``modalities`` (concatenated) of an AVEC-layout corpus."""
     if splits is None:
-        _, splits = load_data(data, modalities, FrontendConfig())
+        _, splits = load_data(data, modalities, FrontendConfig(), config.label_delay_s)
     input_dim = splits["train"][0].features.shape[1]
     torch.manual_seed(config.seed)
     teacher = Teacher(TeacherConfig(modalities=modalities, input_dim=input_dim, encoder=encoder))
@@ -141,7 +150,7 @@ def train_student(
     """Stage 2: the audio student with the chosen method (``baseline`` needs no teacher)."""
     modalities = teacher.config.modalities if teacher is not None else ()
     if splits is None:
-        _, splits = load_data(data, modalities, student_config.frontend)
+        _, splits = load_data(data, modalities, student_config.frontend, config.label_delay_s)
     torch.manual_seed(config.seed)
     student = AudioStudent(student_config)
     set_student_normalisation(student, splits["train"])

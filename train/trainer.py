@@ -45,6 +45,8 @@ class TrainConfig:
     device: str = "auto"
     threads: int = 0  # CPU threads for torch (0: leave torch's default)
     quiet: bool = False
+    label_delay_s: float = 0.0  # annotation delay compensation applied when loading labels
+    postprocess: bool = False  # dev-chosen smoothing of predictions, reported beside raw scores
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
