@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import pytest
@@ -17,14 +18,17 @@ from train.synth import generate_corpus
 IN_CI = bool(os.environ.get("CI"))
 
 
-def require(available: bool, reason: str) -> None:
-    """Skip when a system dependency is missing on a developer machine; fail in CI, where
+def unavailable(reason: str) -> NoReturn:
+    """A system dependency is missing: skip on a developer machine; fail in CI, where
     ``.ci/run`` installs it, so a missing one is a broken set-up, not a reason to skip."""
-    if available:
-        return
     if IN_CI:
-        pytest.fail(f"{reason}; CI installs it, so this is a broken set-up")
+        pytest.fail(f"{reason}; CI installs it, so this is a broken set-up", pytrace=False)
     pytest.skip(reason)
+
+
+def require(available: bool, reason: str) -> None:
+    if not available:
+        unavailable(reason)
 
 
 def require_program(name: str, install_hint: str) -> None:

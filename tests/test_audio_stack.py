@@ -14,19 +14,20 @@ from __future__ import annotations
 
 import importlib
 import io
-import os
 import queue
 import shutil
 import subprocess
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 import pytest
 import soundfile as sf
 import soxr
+
+from tests.conftest import unavailable
 
 NO_SERVER_REASON = "no PulseAudio server: run the tests under scripts/with-pulseaudio.sh"
 NO_ESPEAK_REASON = "espeak-ng not installed"
@@ -56,20 +57,6 @@ MAX_DEVICE_RATE_HZ = 192000.0
 # --- availability -------------------------------------------------------------------------
 
 
-def _running_in_ci() -> bool:
-    """Any non-empty ``CI``, as in tests/conftest.py."""
-    return bool(os.environ.get("CI"))
-
-
-def _unavailable(reason: str) -> NoReturn:
-    """Skip locally; fail in CI, where the audio stack must exist."""
-    if _running_in_ci():
-        pytest.fail(
-            f"{reason} (CI is set: the audio stack must be installed and running)", pytrace=False
-        )
-    pytest.skip(reason)
-
-
 def _pactl_info() -> dict[str, str] | None:
     """``pactl info`` as a dict, or None when no server answers."""
     try:
@@ -89,7 +76,7 @@ def pulse_info() -> dict[str, str]:
     """The reachable PulseAudio server's ``pactl info`` fields."""
     info = _pactl_info()
     if info is None:
-        _unavailable(NO_SERVER_REASON)
+        unavailable(NO_SERVER_REASON)
     return info
 
 
@@ -103,7 +90,7 @@ def sounddevice(pulse_info: dict[str, str]) -> ModuleType:
     try:
         return importlib.import_module("sounddevice")
     except OSError as error:  # PortAudio library missing
-        _unavailable(f"sounddevice cannot load PortAudio: {error}")
+        unavailable(f"sounddevice cannot load PortAudio: {error}")
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +98,7 @@ def espeak_ng() -> str:
     """Path of the espeak-ng binary."""
     path = shutil.which("espeak-ng")
     if path is None:
-        _unavailable(NO_ESPEAK_REASON)
+        unavailable(NO_ESPEAK_REASON)
     return path
 
 
@@ -121,7 +108,7 @@ def loopback(pulse_info: dict[str, str]) -> str:
     sink = pulse_info.get("Default Sink", "")
     source = pulse_info.get("Default Source", "")
     if not sink or source != f"{sink}.monitor":
-        _unavailable(
+        unavailable(
             f"the default source {source!r} is not the monitor of the default sink "
             f"{sink!r} (a desktop server?): run under scripts/with-pulseaudio.sh "
             f"with EDGE_AFFECT_PRIVATE_PULSE=1"
