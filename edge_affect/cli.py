@@ -266,6 +266,77 @@ def train_experiment(
     )
 
 
+@app.command("export")
+def export_model(
+    checkpoint: Annotated[Path, typer.Argument(help="A student checkpoint (checkpoint.pt).")],
+    out: Annotated[Path, typer.Option(help="The fp32 ONNX file to write (NAME.onnx).")],
+    int8: Annotated[
+        bool, typer.Option("--int8", help="Also write NAME.int8.onnx (dynamic int8).")
+    ] = False,
+    mode: Annotated[
+        str | None,
+        typer.Option(help="stream (causal students; default) or window (default otherwise)."),
+    ] = None,
+    window_s: Annotated[
+        float | None,
+        typer.Option("--window-s", help="Window length in s (default: the training chunk)."),
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Corpus whose dev split the report scores.")
+    ] = None,
+    calibration: Annotated[
+        Path | None,
+        typer.Option(help="Corpus whose train audio calibrates static QDQ int8 (implies --int8)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Student checkpoint -> ONNX fp32 (+ int8) with its contract and a parity report."""
+    if mode not in (None, "stream", "window"):
+        raise EdgeAffectError(f"--mode {mode}: choose stream or window")
+    exporter = load_host_module("export.exporter", "export")
+    report_module = load_host_module("export.report", "export")
+    options = exporter.ExportOptions(
+        mode=mode, window_s=window_s, int8=int8, data=data, calibration=calibration
+    )
+    report = exporter.export_student(checkpoint, out, options)
+    if as_json:
+        _echo_json(report)
+    else:
+        typer.echo(report_module.format_report(report))
+        written = [out, *([exporter.int8_path(out)] if "int8" in report["files"] else [])]
+        typer.echo(f"wrote {', '.join(str(p) for p in written)} and {exporter.report_path(out)}")
+
+
+@app.command()
+def info(
+    model: Annotated[Path, typer.Argument(help="An exported edge-affect ONNX model.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the contract as JSON.")] = False,
+) -> None:
+    """Print a model's contract (checked against this runtime and the graph)."""
+    from edge_affect.model import AffectModel  # noqa: PLC0415 - onnxruntime loads only here
+
+    loaded = AffectModel(model)
+    if as_json:
+        contract = loaded.contract
+        _echo_json({
+            key.removeprefix("edge_affect."): _maybe_json(value)
+            for key, value in contract.to_metadata().items()
+        })  # fmt: skip
+        return
+    rows = loaded.contract.summary()
+    width = max(len(k) for k, _ in rows)
+    typer.echo(f"{model} ({model.stat().st_size / 1000:.1f} KB)")
+    for key, value in rows:
+        typer.echo(f"  {key:{width}s}  {value}")
+
+
+def _maybe_json(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -35,7 +35,7 @@ class SessionData:
         return int(self.labels.shape[0])
 
 
-def _pcm_for_labels(corpus: AvecCorpus, session: Session, n_frames: int) -> Tensor:
+def pcm_for_labels(corpus: AvecCorpus, session: Session, n_frames: int) -> Tensor:
     samples = corpus.audio(session).samples
     needed = n_frames * HOP_SAMPLES
     out = np.zeros(needed, dtype=np.float32)
@@ -70,7 +70,7 @@ def load_session(
     labels = torch.from_numpy(corpus.labels(session).astype(np.float32))
     n = labels.shape[0]
     if with_audio:
-        mel = frontend(_pcm_for_labels(corpus, session, n).unsqueeze(0))[0]
+        mel = frontend(pcm_for_labels(corpus, session, n).unsqueeze(0))[0]
     else:
         mel = torch.zeros(n * frontend.config.frames_per_hop, frontend.config.n_mels)
     return SessionData(

@@ -1,0 +1,245 @@
+"""ONNX graph edits after tracing: compact frontend constants, Gemm -> MatMul, metadata.
+
+* **Compact frontend.** The traced log-mel frontend holds its windowed DFT basis
+  (2 x 257 x 400 floats, 822 KB) and mel matrix (64 x 257, 66 KB) as initializers: ten times
+  the student's weights. :func:`compact_frontend` replaces them by small subgraphs that
+  rebuild the same float32 values from a 512-entry cos/sin table, the 400-sample window and
+  the mel matrix's non-zeros (about 6 KB in all); onnxruntime folds them to constants when it
+  loads the session, so a hop costs the same. The rebuilt values equal the originals to within
+  one float32 rounding (products of float32-rounded factors instead of a rounded product).
+* **Gemm -> MatMul + Add.** The dynamic quantizer of onnxruntime has int8 kernels for
+  ``MatMul`` but not ``Gemm``, which the exporter emits for ``nn.Linear`` on 2-d inputs.
+* The frontend's node names are collected by the tensor names they read
+  (:data:`FRONTEND_CONSTANTS`), so quantization can exclude them (DESIGN section 2: never
+  quantize the frontend).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from train.frontend import FrontendConfig, hann_window, mel_filterbank
+
+#: Suffixes of the traced frontend initializers (``LogMel`` buffer names).
+FRONTEND_CONSTANTS = ("frontend.dft_real", "frontend.dft_imag", "frontend.mel_matrix")
+GENERATOR_PREFIX = "frontend_constants/"
+
+
+def _initializer(graph: onnx.GraphProto, suffix: str) -> onnx.TensorProto:
+    matches = [i for i in graph.initializer if i.name.endswith(suffix)]
+    if len(matches) != 1:
+        raise ValueError(f"expected one initializer named *{suffix}, found {len(matches)}")
+    found: onnx.TensorProto = matches[0]
+    return found
+
+
+def _const(name: str, array: np.ndarray) -> onnx.TensorProto:
+    tensor: onnx.TensorProto = numpy_helper.from_array(array, GENERATOR_PREFIX + name)
+    return tensor
+
+
+Nodes = tuple[list[onnx.TensorProto], list[onnx.NodeProto]]
+
+
+def _dft_nodes(config: FrontendConfig, real: str, imag: str) -> Nodes:
+    n_fft, window_len = config.n_fft, config.window_samples
+    phase = 2.0 * np.pi * np.arange(n_fft) / n_fft
+    p = GENERATOR_PREFIX
+    consts = [
+        _const("cos", np.cos(phase).astype(np.float32)),
+        _const("window", hann_window(config).astype(np.float32)),
+        _const("zero", np.array(0, dtype=np.int64)),
+        _const("one", np.array(1, dtype=np.int64)),
+        _const("n_bins", np.array(config.n_bins, dtype=np.int64)),
+        _const("window_len", np.array(window_len, dtype=np.int64)),
+        _const("n_fft", np.array(n_fft, dtype=np.int64)),
+        _const("quarter", np.array(n_fft // 4, dtype=np.int64)),
+        _const("axis1", np.array([1], dtype=np.int64)),
+    ]
+    nodes = [
+        helper.make_node("Range", [p + "zero", p + "n_bins", p + "one"], [p + "k"], p + "k"),
+        helper.make_node("Range", [p + "zero", p + "window_len", p + "one"], [p + "n"], p + "n"),
+        helper.make_node("Unsqueeze", [p + "k", p + "axis1"], [p + "k_col"], p + "k_col"),
+        helper.make_node("Mul", [p + "k_col", p + "n"], [p + "kn"], p + "kn"),
+        helper.make_node("Mod", [p + "kn", p + "n_fft"], [p + "phase_index"], p + "phase_index"),
+        # -sin(2 pi m / N) = cos(2 pi (m + N/4) / N): one table serves both parts
+        helper.make_node("Add", [p + "phase_index", p + "quarter"], [p + "shifted"], p + "shifted"),
+        helper.make_node("Mod", [p + "shifted", p + "n_fft"], [p + "sin_index"], p + "sin_index"),
+        helper.make_node("Gather", [p + "cos", p + "phase_index"], [p + "cos_kn"], p + "cos_kn"),
+        helper.make_node(
+            "Gather", [p + "cos", p + "sin_index"], [p + "neg_sin_kn"], p + "neg_sin_kn"
+        ),
+        helper.make_node("Mul", [p + "cos_kn", p + "window"], [real], p + "dft_real"),
+        helper.make_node("Mul", [p + "neg_sin_kn", p + "window"], [imag], p + "dft_imag"),
+    ]
+    return consts, nodes
+
+
+def _mel_nodes(config: FrontendConfig, mel: str) -> Nodes:
+    matrix = mel_filterbank(config).astype(np.float32)
+    flat = matrix.reshape(-1)
+    where = np.flatnonzero(flat)
+    p = GENERATOR_PREFIX
+    consts = [
+        _const("mel_index", where.astype(np.uint16 if flat.size <= 65_536 else np.int32)),
+        _const("mel_value", flat[where]),
+        _const("mel_size", np.array([flat.size], dtype=np.int64)),
+        _const("mel_shape", np.array(matrix.shape, dtype=np.int64)),
+    ]
+    zero = helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0])
+    nodes = [
+        helper.make_node(
+            "ConstantOfShape", [p + "mel_size"], [p + "mel_zeros"], p + "mel_zeros", value=zero
+        ),
+        helper.make_node(
+            "Cast", [p + "mel_index"], [p + "mel_index64"], p + "mel_index64", to=TensorProto.INT64
+        ),
+        helper.make_node(
+            "ScatterElements",
+            [p + "mel_zeros", p + "mel_index64", p + "mel_value"],
+            [p + "mel_flat"],
+            p + "mel_flat",
+            axis=0,
+        ),
+        helper.make_node("Reshape", [p + "mel_flat", p + "mel_shape"], [mel], p + "mel_matrix"),
+    ]
+    return consts, nodes
+
+
+def name_constants(model: onnx.ModelProto, constants: dict[str, np.ndarray]) -> None:
+    """Turn the ``Constant`` nodes / initializers holding exactly ``constants``' values into
+    initializers with those names (the TorchScript exporter inlines module buffers as
+    anonymous ``Constant`` nodes; the frontend must be found by name to stay unquantized)."""
+    graph = model.graph
+    renames: dict[str, str] = {}
+    for node in list(graph.node):
+        if node.op_type != "Constant" or len(node.attribute) != 1:
+            continue
+        if node.attribute[0].name != "value":
+            continue
+        value = numpy_helper.to_array(node.attribute[0].t)
+        for name, array in constants.items():
+            if value.shape == array.shape and np.array_equal(value, array):
+                renames[node.output[0]] = name
+                graph.node.remove(node)
+                graph.initializer.append(numpy_helper.from_array(array, name))
+                break
+    for node in graph.node:
+        for i, tensor in enumerate(node.input):
+            if tensor in renames:
+                node.input[i] = renames[tensor]
+    found = set(renames.values()) | {i.name for i in graph.initializer}
+    missing = [name for name in constants if name not in found]
+    if missing:
+        raise ValueError(f"constants not found in the traced graph: {missing}")
+
+
+def compact_frontend(model: onnx.ModelProto, config: FrontendConfig) -> None:
+    """Replace the frontend's big constant initializers with generator subgraphs (in place)."""
+    graph = model.graph
+    real, imag, mel = (_initializer(graph, s) for s in FRONTEND_CONSTANTS)
+    consts, nodes = _dft_nodes(config, real.name, imag.name)
+    mel_consts, mel_nodes = _mel_nodes(config, mel.name)
+    for tensor in (real, imag, mel):
+        graph.initializer.remove(tensor)
+    graph.initializer.extend(consts + mel_consts)
+    old = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes + mel_nodes + old)
+
+
+def gemm_to_matmul(model: onnx.ModelProto) -> int:
+    """Rewrite ``Gemm(A, W, b)`` with a constant ``W`` as ``MatMul(A, W') + b``; return count."""
+    graph = model.graph
+    initializers = {i.name: i for i in graph.initializer}
+    rewritten = 0
+    new_nodes: list[onnx.NodeProto] = []
+    for node in graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        simple = attrs.get("alpha", 1.0) == 1.0 and attrs.get("beta", 1.0) == 1.0
+        if node.op_type != "Gemm" or node.input[1] not in initializers or not simple:
+            new_nodes.append(node)
+            continue
+        if attrs.get("transA", 0):
+            new_nodes.append(node)
+            continue
+        weight = numpy_helper.to_array(initializers[node.input[1]])
+        if attrs.get("transB", 0):
+            weight = weight.T
+        name = node.input[1] + "/matmul_weight"
+        graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(weight), name))
+        product = node.output[0] + "/matmul"
+        new_nodes.append(
+            helper.make_node("MatMul", [node.input[0], name], [product], node.name + "/MatMul")
+        )
+        if len(node.input) > 2 and node.input[2]:
+            new_nodes.append(
+                helper.make_node(
+                    "Add", [product, node.input[2]], [node.output[0]], node.name + "/Add"
+                )
+            )
+        else:
+            new_nodes[-1].output[0] = node.output[0]
+        rewritten += 1
+    del graph.node[:]
+    graph.node.extend(new_nodes)
+    _drop_unused_initializers(graph)
+    return rewritten
+
+
+def _drop_unused_initializers(graph: onnx.GraphProto) -> None:
+    used = {name for node in graph.node for name in node.input}
+    used |= {o.name for o in graph.output}
+    keep = [i for i in graph.initializer if i.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+
+
+def frontend_nodes(model: onnx.ModelProto) -> list[str]:
+    """Names of every node that builds or reads the frontend constants (never quantized)."""
+    graph = model.graph
+    constants = set()
+    for suffix in FRONTEND_CONSTANTS:
+        constants |= {n for node in graph.node for n in node.output if n.endswith(suffix)}
+        constants |= {i.name for i in graph.initializer if i.name.endswith(suffix)}
+    names = [n.name for n in graph.node if n.name.startswith(GENERATOR_PREFIX)]
+    names += [n.name for n in graph.node if constants & set(n.input)]
+    if not constants:
+        raise ValueError("no frontend constants in the graph; was it exported from a student?")
+    return names
+
+
+def strip_debug_info(model: onnx.ModelProto) -> None:
+    """Drop the exporter's per-node metadata (stack traces with the build machine's paths, FX
+    node text), doc strings and intermediate shape annotations: bytes the device never uses."""
+    for node in model.graph.node:
+        del node.metadata_props[:]
+        node.doc_string = ""
+    del model.graph.value_info[:]
+    model.graph.doc_string = ""
+
+
+def set_metadata(model: onnx.ModelProto, props: dict[str, str]) -> None:
+    """Replace the ``metadata_props`` entries whose keys are in ``props``."""
+    kept = [p for p in model.metadata_props if p.key not in props]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    for key, value in sorted(props.items()):
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+
+
+def weight_bytes(model: onnx.ModelProto) -> dict[str, int]:
+    """Initializer bytes by storage type: ``int8`` (int8/uint8), ``float`` and ``other``."""
+    totals = {"int8": 0, "float": 0, "other": 0}
+    for tensor in model.graph.initializer:
+        array = numpy_helper.to_array(tensor)
+        if array.dtype in (np.int8, np.uint8):
+            totals["int8"] += array.nbytes
+        elif array.dtype in (np.float32, np.float16, np.float64):
+            totals["float"] += array.nbytes
+        else:
+            totals["other"] += array.nbytes
+    return totals

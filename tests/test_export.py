@@ -1,0 +1,380 @@
+"""Export: random-init students -> ONNX fp32/int8, run by onnxruntime through the runtime's
+own :class:`edge_affect.model.ModelStream`, compared with torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import numpy_helper
+from onnx.reference import ReferenceEvaluator
+from typer.testing import CliRunner
+
+from edge_affect.audio import HOP_SAMPLES
+from edge_affect.cli import app
+from edge_affect.contract import PREFIX, Contract, ContractError
+from edge_affect.model import AffectModel
+from export import parity
+from export.exporter import ExportOptions, export_student, int8_path, report_path
+from export.graphs import GRUCell, block_frames
+from export.onnx_graph import GENERATOR_PREFIX, _dft_nodes, _mel_nodes, frontend_nodes
+from tests.conftest import require_program
+from train.checkpoint import save_checkpoint
+from train.frontend import FrontendConfig, LogMel
+from train.models import AudioStudent, EncoderConfig, StudentConfig
+
+runner = CliRunner()
+
+
+def _checkpoint(path: Path, encoder: EncoderConfig, seed: int = 0) -> tuple[Path, AudioStudent]:
+    torch.manual_seed(seed)
+    student = AudioStudent(StudentConfig(encoder=encoder)).eval()
+    # non-trivial normalisation, as after training
+    student.norm.set_statistics(torch.full((64,), -6.0), torch.full((64,), 3.0))
+    save_checkpoint(path, {
+        "kind": "student",
+        "model_config": student.config.to_dict(),
+        "state_dict": student.state_dict(),
+        "train_args": {"chunk_s": 4.0},
+        "metrics": {"ccc": {"dev": {"arousal": 0.1, "valence": 0.2}}},
+    })  # fmt: skip
+    return path, student
+
+
+@pytest.fixture(scope="module")
+def clip() -> parity.Clip:
+    require_program("espeak-ng", "apt-get install espeak-ng")
+    return parity.espeak_clip()
+
+
+@pytest.fixture(scope="module")
+def gru(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, AudioStudent]:
+    folder = tmp_path_factory.mktemp("gru")
+    return _checkpoint(folder / "checkpoint.pt", EncoderConfig(kind="gru", hidden=64))
+
+
+@pytest.fixture(scope="module")
+def stream_export(gru: tuple[Path, AudioStudent], clip: parity.Clip) -> tuple[Path, dict]:
+    out = gru[0].parent / "stream" / "model.onnx"
+    report = export_student(gru[0], out, ExportOptions(int8=True, latency_hops=50))
+    return out, report
+
+
+def test_gru_cell_reproduces_nn_gru() -> None:
+    torch.manual_seed(1)
+    gru = torch.nn.GRU(24, 16, num_layers=2, batch_first=True).eval()
+    cells = [GRUCell(gru, k) for k in range(2)]
+    x = torch.randn(1, 30, 24)
+    reference, _ = gru(x)
+    h = [torch.zeros(1, 16), torch.zeros(1, 16)]
+    steps = []
+    for t in range(30):
+        inp = x[:, t]
+        for k, cell in enumerate(cells):
+            h[k] = cell(inp, h[k])
+            inp = h[k]
+        steps.append(inp)
+    assert torch.max(torch.abs(torch.stack(steps, dim=1) - reference)) < 1e-6
+
+
+@pytest.mark.parametrize("window_ms", [25.0, 20.0, 10.0])
+def test_block_framing_equals_the_frontend(window_ms: float) -> None:
+    config = FrontendConfig(window_ms=window_ms)
+    frontend = LogMel(config)
+    pcm = torch.randn(1, 7 * HOP_SAMPLES)
+    got = frontend._frames_to_logmel(block_frames(pcm, config))
+    assert torch.equal(got, frontend(pcm))
+
+
+def test_compact_frontend_constants_rebuild_the_buffers() -> None:
+    """The generator subgraphs give the frontend's float32 matrices to one rounding."""
+    config = FrontendConfig()
+    consts, nodes = _dft_nodes(config, "real", "imag")
+    mel_consts, mel_nodes = _mel_nodes(config, "mel")
+    graph = onnx.helper.make_graph(
+        nodes + mel_nodes,
+        "constants",
+        [],
+        [onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None)
+         for n in ("real", "imag", "mel")],
+        consts + mel_consts,
+    )  # fmt: skip
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 18)])
+    real, imag, mel = ReferenceEvaluator(model).run(None, {})
+    frontend = LogMel(config)
+    for got, want in ((real, frontend.dft_real), (imag, frontend.dft_imag)):
+        assert got.shape == tuple(want.shape)
+        assert np.max(np.abs(got - want.numpy())) <= 2.5e-7
+    assert np.array_equal(mel, frontend.mel_matrix.numpy())
+    stored = sum(numpy_helper.to_array(c).nbytes for c in consts + mel_consts)
+    assert stored < 8_000  # instead of 888 KB of matrices
+
+
+def test_stream_export_matches_torch_step_by_step(
+    stream_export: tuple[Path, dict], gru: tuple[Path, AudioStudent], clip: parity.Clip
+) -> None:
+    out, report = stream_export
+    model = AffectModel(out)
+    assert model.contract.mode == "stream" and model.contract.precision == "fp32"
+    reference = parity.run_torch(gru[1], clip.pcm, "stream", 0)
+    got = parity.run_onnx(model, clip.pcm)
+    assert got.shape == (clip.pcm.shape[0] // HOP_SAMPLES, 2) and got.shape[0] > 250
+    assert np.max(np.abs(got - reference)) <= 1e-4
+    assert np.std(got[:, 0]) > 1e-3  # the speech moves the outputs: a real comparison
+    assert report["torch_vs_fp32"]["max_abs_error"] <= 1e-4
+
+
+def test_reset_restarts_the_stream(stream_export: tuple[Path, dict], clip: parity.Clip) -> None:
+    stream = AffectModel(stream_export[0]).stream()
+    hops = clip.pcm.reshape(-1, HOP_SAMPLES)[:40]
+    first = np.stack([stream.step(h) for h in hops])
+    stream.reset()
+    again = np.stack([stream.step(h) for h in hops])
+    assert np.array_equal(first, again)
+
+
+def test_int8_graph_has_integer_recurrent_weights(
+    stream_export: tuple[Path, dict], clip: parity.Clip
+) -> None:
+    out, report = stream_export
+    quantized = onnx.load(str(int8_path(out)))
+    ops = {n.op_type for n in quantized.graph.node}
+    assert not ops & {"GRU", "LSTM", "RNN"}
+    assert "MatMulInteger" in ops
+    weights = {i.name: numpy_helper.to_array(i) for i in quantized.graph.initializer}
+    for gate in ("cells.0.ih.weight", "cells.0.hh.weight"):  # the recurrent weights
+        stored = [a for name, a in weights.items() if gate in name and a.size > 100]
+        assert stored and all(a.dtype == np.int8 for a in stored), gate
+    big_floats = [n for n, a in weights.items() if a.dtype == np.float32 and a.size >= 256]
+    assert big_floats and all(n.startswith(GENERATOR_PREFIX) for n in big_floats), big_floats
+    # the frontend stays float: its MatMuls are still float MatMuls
+    names = set(frontend_nodes(quantized))
+    matmuls = [
+        n for n in quantized.graph.node if n.name in names and n.op_type.startswith("MatMul")
+    ]
+    assert len(matmuls) == 3 and all(n.op_type == "MatMul" for n in matmuls)
+    assert any(n.name.startswith(GENERATOR_PREFIX) for n in quantized.graph.node)
+    # explicit bound for int8 vs fp32 of a random-init student on real speech
+    fp32 = parity.run_onnx(AffectModel(out), clip.pcm)
+    int8 = parity.run_onnx(AffectModel(int8_path(out)), clip.pcm)
+    assert np.max(np.abs(fp32 - int8)) < 0.02
+    files = report["files"]
+    assert files["int8"]["bytes"] <= 120_000
+    assert files["int8"]["bytes"] <= 0.35 * files["fp32"]["bytes"]
+    assert files["int8"]["int8_weight_share"] > 0.75
+
+
+def test_metadata_carries_the_whole_contract(stream_export: tuple[Path, dict]) -> None:
+    out, _ = stream_export
+    props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    keys = {
+        "contract", "sample_rate", "hop_samples", "mode", "window_samples", "pcm_input",
+        "pcm_dtype", "output", "labels", "states", "precision", "frontend", "model",
+        "training", "dev_ccc", "created", "source_commit",
+    }  # fmt: skip
+    assert {PREFIX + k for k in keys} <= set(props)
+    contract = Contract.from_metadata(props, "m")
+    assert contract.labels == ("arousal", "valence") and contract.hop_samples == HOP_SAMPLES
+    assert [s.input for s in contract.states] == ["tail", "gru_state"]
+    assert contract.states[1].shape == (1, 1, 64)
+    assert contract.frontend["n_mels"] == 64 and contract.model["encoder"] == "gru"
+    assert contract.dev_ccc is not None and contract.dev_ccc["valence"] == 0.2
+    assert "stack_trace" not in str(onnx.load(str(out)))  # no build-machine paths
+    report = json.loads(report_path(out).read_text())
+    assert report["targets"]["torch vs fp32 max error <= 1e-4"]["met"]
+
+
+def _tampered(source: Path, target: Path, key: str, value: str) -> Path:
+    model = onnx.load(str(source))
+    for prop in model.metadata_props:
+        if prop.key == PREFIX + key:
+            prop.value = value
+    onnx.save(model, str(target))
+    return target
+
+
+def test_a_wrong_contract_is_refused_naming_the_difference(
+    stream_export: tuple[Path, dict], tmp_path: Path
+) -> None:
+    out, _ = stream_export
+    cases = {
+        ("hop_samples", "320"): "hop_samples is 320 in the model, 640 in this runtime",
+        ("labels", "valence,arousal"): "labels is valence,arousal",
+        ("contract", "7"): "contract version 7",
+        ("states", json.dumps([{"input": "tail", "output": "tail_out", "shape": [1, 240]},
+                               {"input": "gru_state", "output": "gru_state_out",
+                                "shape": [1, 1, 32]}])): "[1, 1, 64] in the graph, [1, 1, 32]",
+        ("output", "prediction"): "names an output 'prediction' the graph lacks",
+        ("mode", "window"): "window_samples 0 is not a positive number",
+        ("pcm_input", "audio"): "names an input 'audio' the graph lacks",
+    }  # fmt: skip
+    for (key, value), fragment in cases.items():
+        bad = _tampered(out, tmp_path / f"{key}.onnx", key, value)
+        with pytest.raises(ContractError, match="contract") as error:
+            AffectModel(bad)
+        assert fragment in str(error.value), (key, str(error.value))
+    # through the CLI: one line, exit 2, no traceback
+    bad = _tampered(out, tmp_path / "cli.onnx", "sample_rate", "8000")
+    result = runner.invoke(app, ["info", str(bad)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.strip().splitlines() == [
+        f"error: {bad}: contract mismatch: sample_rate is 8000 in the model, 16000 in this runtime"
+    ]
+
+
+def test_a_model_without_contract_or_not_onnx_is_refused(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.onnx"
+    x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Identity", ["x"], ["y"])],
+        "g",
+        [x],
+        [onnx.helper.make_tensor_value_info("y", 1, [1])],
+    )
+    onnx.save(onnx.helper.make_model(graph), str(plain))
+    result = runner.invoke(app, ["info", str(plain)])
+    assert result.exit_code == 2 and "no edge-affect contract" in result.stderr
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    result = runner.invoke(app, ["info", str(junk)])
+    assert result.exit_code == 2 and "not a loadable ONNX model" in result.stderr
+    result = runner.invoke(app, ["info", str(tmp_path / "none.onnx")])
+    assert result.exit_code == 2 and "no such model file" in result.stderr
+
+
+def test_info_prints_the_contract(stream_export: tuple[Path, dict]) -> None:
+    out, _ = stream_export
+    table = runner.invoke(app, ["info", str(int8_path(out))])
+    assert table.exit_code == 0, table.output
+    assert (
+        "int8-dynamic" in table.stdout and "gru_state -> gru_state_out [1, 1, 64]" in table.stdout
+    )
+    as_json = runner.invoke(app, ["info", str(out), "--json"])
+    payload = json.loads(as_json.stdout)
+    assert payload["mode"] == "stream" and payload["states"][0]["shape"] == [1, 240]
+
+
+def test_causal_student_stream_and_window_graphs_agree(
+    gru: tuple[Path, AudioStudent], stream_export: tuple[Path, dict], clip: parity.Clip
+) -> None:
+    """Within the first W seconds the window graph sees all the audio the stream has seen."""
+    out = gru[0].parent / "window" / "model.onnx"
+    export_student(gru[0], out, ExportOptions(mode="window", window_s=6.0, latency_hops=5))
+    window = AffectModel(out)
+    assert window.contract.mode == "window" and window.contract.window_samples == 6 * 16_000
+    n = 150 * HOP_SAMPLES  # 6 s
+    got = parity.run_onnx(window, clip.pcm[:n])
+    expected = parity.run_onnx(AffectModel(stream_export[0]), clip.pcm[:n])
+    assert np.max(np.abs(got - expected)) <= 1e-5
+    assert np.std(got[:, 1]) > 1e-3
+
+
+@pytest.mark.parametrize("kind", ["bigru", "transformer"])
+def test_non_causal_students_export_in_window_mode(
+    kind: str, tmp_path: Path, clip: parity.Clip
+) -> None:
+    checkpoint, student = _checkpoint(tmp_path / "c.pt", EncoderConfig(kind=kind, hidden=32))
+    refused = runner.invoke(app, ["export", str(checkpoint), "--out", str(tmp_path / "s.onnx"),
+                                  "--mode", "stream"])  # fmt: skip
+    assert refused.exit_code == 2 and "not causal" in refused.stderr
+    out = tmp_path / "w.onnx"
+    report = export_student(
+        checkpoint, out, ExportOptions(int8=True, window_s=2.0, parity_hops=120, latency_hops=5)
+    )
+    model = AffectModel(out)
+    assert model.contract.mode == "window" and model.contract.window_s == 2.0
+    assert report["torch_vs_fp32"]["max_abs_error"] <= 1e-4  # sliding windows, 120 hops
+    pcm = clip.pcm[: 20 * HOP_SAMPLES]
+    got = parity.run_onnx(model, pcm)
+    want = parity.run_torch(student, pcm, "window", 50)
+    assert np.max(np.abs(got - want)) <= 1e-4
+    int8 = AffectModel(int8_path(out))
+    assert np.max(np.abs(parity.run_onnx(int8, pcm) - got)) < 0.05
+
+
+def test_export_scores_dev_and_static_int8_calibrates(
+    gru: tuple[Path, AudioStudent], tiny_corpus: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "cal.onnx"
+    result = runner.invoke(
+        app,
+        [
+            "export",
+            str(gru[0]),
+            "--out",
+            str(out),
+            "--data",
+            str(tiny_corpus),
+            "--calibration",
+            str(tiny_corpus),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "dev split of tiny" in result.stdout and "|CCC(fp32) - CCC(int8)|" in result.stdout
+    report = json.loads(report_path(out).read_text())
+    assert set(report["dev"]["ccc"]) == {"fp32", "int8"}
+    quantized = AffectModel(int8_path(out))
+    assert quantized.contract.precision == "int8-static"
+    ops = {n.op_type for n in onnx.load(str(int8_path(out))).graph.node}
+    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops and "GRU" not in ops
+    dev = quantized.contract.dev_ccc
+    assert dev is not None and dev["source"].startswith("this ONNX file")
+    assert dev["arousal"] == report["dev"]["ccc"]["int8"]["arousal"]
+
+
+def test_export_user_mistakes_are_one_line_errors(
+    gru: tuple[Path, AudioStudent], tmp_path: Path
+) -> None:
+    teacher = tmp_path / "teacher.pt"
+    save_checkpoint(teacher, {"kind": "teacher", "model_config": {}, "state_dict": {}})
+    cases = [
+        (["export", str(tmp_path / "none.pt"), "--out", str(tmp_path / "m.onnx")], "no such"),
+        (["export", str(teacher), "--out", str(tmp_path / "m.onnx")], "expected a student"),
+        (["export", str(gru[0]), "--out", str(tmp_path / "m.bin")], "must end in .onnx"),
+        (["export", str(gru[0]), "--out", str(tmp_path / "m.onnx"), "--mode", "x"], "--mode"),
+        (["export", str(gru[0]), "--out", str(tmp_path / "m.onnx"), "--data",
+          str(tmp_path / "nothing")], "no such corpus"),
+    ]  # fmt: skip
+    for args, fragment in cases:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and fragment in lines[0], lines
+
+
+def test_info_and_model_loading_work_without_torch_or_onnx(
+    stream_export: tuple[Path, dict], clip: parity.Clip
+) -> None:
+    """The device install has no torch/onnx: block them, load the model and stream a clip."""
+    out, _ = stream_export
+    script = (
+        "import sys\n"
+        "for name in ('torch', 'onnx', 'onnxscript'):\n"
+        "    sys.modules[name] = None\n"
+        "import numpy as np\n"
+        "from edge_affect.model import AffectModel\n"
+        "from edge_affect.cli import main\n"
+        "stream = AffectModel(sys.argv[1]).stream()\n"
+        "pcm = np.load(sys.argv[2])\n"
+        "out = np.stack([stream.step(h) for h in pcm.reshape(-1, 640)])\n"
+        "np.save(sys.argv[3], out)\n"
+        "assert not any(m.split('.')[0] in ('train', 'export') for m in sys.modules)\n"
+        "sys.argv = ['edge-affect', 'info', sys.argv[1]]\n"
+        "main()\n"
+    )
+    pcm_file, out_file = out.parent / "pcm.npy", out.parent / "readings.npy"
+    np.save(pcm_file, clip.pcm[: 50 * HOP_SAMPLES])
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(int8_path(out)), str(pcm_file), str(out_file)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "int8-dynamic" in result.stdout
+    expected = parity.run_onnx(AffectModel(int8_path(out)), clip.pcm[: 50 * HOP_SAMPLES])
+    assert np.array_equal(np.load(out_file), expected)
