@@ -134,20 +134,22 @@ def synth(
 
 @data_app.command("describe")
 def data_describe(
-    path: Annotated[Path, typer.Argument(help="An AVEC 2016-layout corpus folder.")],
+    path: Annotated[
+        Path,
+        typer.Argument(help="An AVEC 2016-layout corpus folder, a .csd folder or a MOSI pickle."),
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     evidence: Annotated[
         bool, typer.Option(help="For a synthetic corpus, measure the simulation evidence.")
     ] = True,
 ) -> None:
-    """Sessions, durations, modalities, label statistics (and synthetic-corpus evidence)."""
-    avec = load_host_module("train.data", "train")
+    """Sessions (or MOSI segments) per split, modalities, label statistics, evidence."""
     describe = load_host_module("train.data.describe", "train")
-    description = describe.describe(avec.AvecCorpus(path), evidence=evidence)
+    description = describe.describe_path(path, evidence=evidence)
     if as_json:
         _echo_json(description)
     else:
-        typer.echo(describe.format_description(description))
+        typer.echo(describe.format_any(description))
 
 
 def _train_args(**options: Any) -> dict[str, Any]:
