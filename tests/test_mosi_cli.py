@@ -1,13 +1,16 @@
-"""CMU-MOSI through the command line: describe, clean errors."""
+"""CMU-MOSI through the command line: describe, clean errors, a short experiment end to end."""
 
 import json
+import shutil
 from pathlib import Path
 
 import h5py
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from edge_affect.cli import app
+from train.mosi_experiment import COLUMNS
 
 runner = CliRunner()
 
@@ -78,3 +81,87 @@ def _damage(folder: Path, how: str) -> None:
 def test_malformed_files_are_one_line_errors(mosi_csd_copy: Path, how: str, fragment: str) -> None:
     _damage(mosi_csd_copy, how)
     _assert_clean_error(runner.invoke(app, ["data", "describe", str(mosi_csd_copy)]), fragment)
+    result = runner.invoke(
+        app,
+        ["train", "experiment", "--data", str(mosi_csd_copy), "--out", str(mosi_csd_copy / "x"),
+         "--seeds", "1", "--quiet", "--device", "cpu"],
+    )  # fmt: skip
+    _assert_clean_error(result, fragment)
+
+
+def test_user_mistakes_are_one_line_errors(mosi_csd: Path, tmp_path: Path) -> None:
+    base = ["train", "experiment", "--data", str(mosi_csd), "--out", str(tmp_path / "x")]
+    words = runner.invoke(app, [*base, "--student-modality", "CMU_MOSI_TimestampedWords"])
+    _assert_clean_error(words, "holds non-numeric features (words)")
+    delay = runner.invoke(app, [*base, "--label-delay", "2"])
+    _assert_clean_error(delay, "--label-delay and --postprocess are for continuous AVEC labels")
+    encoder = runner.invoke(app, [*base, "--encoder", "lstm"])
+    _assert_clean_error(encoder, "unknown encoder 'lstm'")
+    teacher = runner.invoke(
+        app, ["train", "teacher", "--data", str(mosi_csd), "--modality", "text", "--out",
+              str(tmp_path / "t")],
+    )  # fmt: skip
+    _assert_clean_error(teacher, "a CMU-MOSI source; `train teacher` and `train student` read")
+    # a video in no standard fold: an error unless --unassigned says what to do
+    odd = tmp_path / "odd"
+    shutil.copytree(mosi_csd, odd)
+    for path in odd.glob("*.csd"):
+        with h5py.File(path, "a") as handle:
+            data = handle[f"{next(iter(handle))}/data"]
+            data.move(sorted(data)[0], "zz-not-in-mosi")
+    unknown = runner.invoke(app, [*base[:2], "--data", str(odd), "--out", str(tmp_path / "y")])
+    _assert_clean_error(unknown, "1 video(s) are in no standard fold (zz-not-in-mosi)")
+    described = json.loads(runner.invoke(app, ["data", "describe", str(odd), "--json"]).stdout)
+    assert described["folds"]["unassigned_videos"] == ["zz-not-in-mosi"]
+    avec_only = runner.invoke(
+        app, ["train", "experiment", "--data", str(tmp_path), "--out", str(tmp_path / "z"),
+              "--student-modality", "vision"],
+    )  # fmt: skip
+    _assert_clean_error(avec_only, "MOSI options (student modality, folds, encoder) need")
+
+
+@pytest.mark.slow
+def test_a_short_mosi_experiment_writes_its_tables(mosi_csd: Path, tmp_path: Path) -> None:
+    out = tmp_path / "exp"
+    result = runner.invoke(
+        app, ["train", "experiment", "--data", str(mosi_csd), "--out", str(out), "--seeds", "2",
+              "--preset", "fast", "--quiet", "--device", "cpu"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["methods"]) == {"baseline", "transfer", "no-translation", "no-alignment"}
+    assert [r["seed"] for r in results["methods"]["transfer"]["per_seed"]] == [0, 1]
+    assert results["teacher"]["modalities"] == ["CMU_MOSI_TimestampedWordVectors"]
+    assert results["student"] == {"modality": "CMU_MOSI_COVAREP", "encoder": "bigru"}
+    assert results["data"]["folds"] == "standard" and results["task_loss"] == "l1"
+    summary = results["methods"]["baseline"]["test"]
+    assert set(summary) == {"acc2_has0", "f1_has0", "acc2_non0", "f1_non0", "acc7", "mae", "corr"}
+    # text carries the sentiment in this data: the teacher beats the audio-only baseline
+    assert results["teacher"]["metrics"]["test"]["mae"] < summary["mae"]["mean"]
+    table = (out / "results.md").read_text()
+    header = "| model | valid MAE | " + " | ".join(c[0] for c in COLUMNS) + " |"
+    assert header in table
+    assert "| Acc-2 has0 | F1 has0 | Acc-2 non0 | F1 non0 | Acc-7 | MAE | Corr |" in header
+    assert "| teacher (CMU_MOSI_TimestampedWordVectors, bigru) |" in table
+    assert "| transfer (CMU_MOSI_COVAREP, bigru) | " in table and " ± " in table
+    assert "transfer − baseline, test Acc-2 non0 (points), per seed:" in table
+    student = torch.load(out / "seed1" / "transfer" / "checkpoint.pt", weights_only=True)
+    assert student["kind"] == "mosi-student" and student["transfer"]["method"] == "transfer"
+
+
+@pytest.mark.slow
+def test_a_pickle_experiment_with_a_vision_transformer_student(
+    mosi_pickles: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "exp"
+    result = runner.invoke(
+        app, ["train", "experiment", "--data", str(mosi_pickles["mult"]), "--out", str(out),
+              "--seeds", "1", "--student-modality", "vision", "--encoder", "transformer",
+              "--align", "mse", "--quiet", "--device", "cpu"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    assert results["student"] == {"modality": "vision", "encoder": "transformer"}
+    assert results["data"]["kind"] == "mult-pickle" and results["align"] == "mse"
+    assert results["data"]["nonfinite_replaced"] == {"text": 0, "vision": 0}
+    assert "| baseline (vision, transformer) |" in (out / "results.md").read_text()
