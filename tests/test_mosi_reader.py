@@ -27,7 +27,9 @@ def _hand_folder(folder: Path, video: str = VIDEO) -> Path:
     folder.mkdir()
     labels = Sequence(np.array([[1.4], [-0.6]]), np.array([[1.0, 2.0], [2.5, 3.25]]))
     k = np.arange(400)
-    audio = Sequence(np.column_stack([k, -k]).astype(np.float32), np.column_stack([k, k + 1]) / 100)
+    values = np.column_stack([k, -k]).astype(np.float32)
+    values[150, 1], values[50, 1] = -np.inf, np.nan  # one inside a segment, one outside
+    audio = Sequence(values, np.column_stack([k, k + 1]) / 100)
     word_times = [(0.9, 1.05), (1.05, 1.5), (1.5, 2.1), (1.95, 2.2), (2.6, 3.0), (3.1, 3.5)]
     words = Sequence(np.arange(6.0)[:, None].repeat(3, axis=1), np.array(word_times))
     for name, seq in (
@@ -60,7 +62,11 @@ def test_segments_hold_exactly_the_frames_and_words_inside_their_interval(
                           "CMU_MOSI_TimestampedWordVectors")  # fmt: skip
     assert text.shape == (2, 3)
     np.testing.assert_allclose(audio[:, 0], [np.mean(range(105, 150)), np.mean(range(150, 200))])
-    np.testing.assert_allclose(audio[:, 1], -audio[:, 0])
+    np.testing.assert_allclose(audio[0, 1], -audio[0, 0])
+    # -inf at frame 150 is read as 0 and counted; the NaN at frame 50 is in no segment
+    assert first.features["CMU_MOSI_COVAREP"][50, 1] == 0.0
+    assert loaded.nonfinite == {"CMU_MOSI_TimestampedWordVectors": 0, "CMU_MOSI_COVAREP": 1}
+    assert source.nonfinite_totals()["CMU_MOSI_COVAREP"] == 2  # the whole file (describe)
 
 
 def test_averaging_onto_a_grid_takes_the_nearest_frame_for_an_empty_step() -> None:

@@ -204,6 +204,31 @@ def _label_rows(path: Path, handle: SequenceFile) -> list[tuple[str, str, float,
     return rows
 
 
+@dataclass(frozen=True)
+class _Slice:
+    values: Float32Array  # non-finite values replaced by 0
+    intervals: FloatArray
+    nonfinite: int
+
+
+def _slice_video(
+    handle: SequenceFile, video: str, segments: list[Segment]
+) -> dict[str, _Slice | None]:
+    """Each segment's frames of one video: those whose interval midpoint lies in
+    ``[start, end)``; ``None`` for a segment holding no frame."""
+    arrays = handle.video(video)
+    mids = arrays.intervals.mean(axis=1)
+    out: dict[str, _Slice | None] = {}
+    for s in segments:
+        keep = (mids >= s.start_s) & (mids < s.end_s)
+        if not keep.any():
+            out[s.segment_id] = None
+            continue
+        values, bad = finite(arrays.features[keep])
+        out[s.segment_id] = _Slice(values, arrays.intervals[keep], bad)
+    return out
+
+
 class CsdFolder:
     """A folder of ``.csd`` computational sequences with one labels sequence."""
 
@@ -243,10 +268,8 @@ class CsdFolder:
         by_video: dict[str, list[Segment]] = {}
         for segment in self.segments:
             by_video.setdefault(segment.video_id, []).append(segment)
-        features: dict[str, dict[str, Float32Array]] = {s.segment_id: {} for s in self.segments}
-        intervals: dict[str, dict[str, FloatArray]] = {s.segment_id: {} for s in self.segments}
+        sliced: dict[str, dict[str, _Slice]] = {s.segment_id: {} for s in self.segments}
         missing: dict[str, str] = {}
-        nonfinite = dict.fromkeys(names, 0)
         for name in names:
             info = self.sequences[name]
             if not info.numeric:
@@ -256,22 +279,21 @@ class CsdFolder:
                     if not handle.has_video(video):
                         missing.update({s.segment_id: f"{name}: video absent" for s in segments})
                         continue
-                    arrays = handle.video(video)
-                    mids = arrays.intervals.mean(axis=1)
-                    for s in segments:
-                        keep = (mids >= s.start_s) & (mids < s.end_s)
-                        if not keep.any():
-                            missing.setdefault(s.segment_id, f"{name}: no frame in the segment")
-                            continue
-                        values, bad = finite(arrays.features[keep])
-                        nonfinite[name] += bad
-                        features[s.segment_id][name] = values
-                        intervals[s.segment_id][name] = arrays.intervals[keep]
+                    for sid, part in _slice_video(handle, video, segments).items():
+                        if part is None:
+                            missing.setdefault(sid, f"{name}: no frame in the segment")
+                        else:
+                            sliced[sid][name] = part
+        kept = [s for s in self.segments if s.segment_id not in missing]
         items = [
-            SegmentFeatures(s, features[s.segment_id], intervals[s.segment_id])
-            for s in self.segments
-            if s.segment_id not in missing
+            SegmentFeatures(
+                s,
+                {n: p.values for n, p in sliced[s.segment_id].items()},
+                {n: p.intervals for n, p in sliced[s.segment_id].items()},
+            )
+            for s in kept
         ]
+        nonfinite = {n: sum(sliced[s.segment_id][n].nonfinite for s in kept) for n in names}
         return Loaded(items, dict(Counter(missing.values())), nonfinite)
 
     def nonfinite_totals(self) -> dict[str, int]:
