@@ -56,6 +56,13 @@ Epochs = Annotated[int, typer.Option(help="Maximum epochs (early stopping on dev
 Seed = Annotated[int, typer.Option(help="Random seed (runs are deterministic on CPU).")]
 Quiet = Annotated[bool, typer.Option(help="No progress bars or per-epoch lines.")]
 Corpus = Annotated[Path, typer.Option(help="AVEC 2016-layout corpus folder.")]
+ExperimentData = Annotated[
+    Path,
+    typer.Option(
+        help="AVEC 2016-layout corpus folder, or a CMU-MOSI source: a folder of .csd "
+        "computational sequences or an aligned pickle (MulT mosi_data.pkl, MMSA aligned_50.pkl)."
+    ),
+]
 RunDir = Annotated[
     Path, typer.Option(help="Run folder (checkpoint.pt, metrics.jsonl, summary.json).")
 ]
@@ -134,20 +141,22 @@ def synth(
 
 @data_app.command("describe")
 def data_describe(
-    path: Annotated[Path, typer.Argument(help="An AVEC 2016-layout corpus folder.")],
+    path: Annotated[
+        Path,
+        typer.Argument(help="An AVEC 2016-layout corpus folder, a .csd folder or a MOSI pickle."),
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     evidence: Annotated[
         bool, typer.Option(help="For a synthetic corpus, measure the simulation evidence.")
     ] = True,
 ) -> None:
-    """Sessions, durations, modalities, label statistics (and synthetic-corpus evidence)."""
-    avec = load_host_module("train.data", "train")
+    """Sessions (or MOSI segments) per split, modalities, label statistics, evidence."""
     describe = load_host_module("train.data.describe", "train")
-    description = describe.describe(avec.AvecCorpus(path), evidence=evidence)
+    description = describe.describe_path(path, evidence=evidence)
     if as_json:
         _echo_json(description)
     else:
-        typer.echo(describe.format_description(description))
+        typer.echo(describe.format_any(description))
 
 
 def _train_args(**options: Any) -> dict[str, Any]:
@@ -232,7 +241,7 @@ def train_student(
 
 @train_app.command("experiment")
 def train_experiment(
-    data: Corpus,
+    data: ExperimentData,
     out: Annotated[Path, typer.Option(help="Folder for runs, results.json and results.md.")],
     seeds: Annotated[int, typer.Option(help="Student seeds per method.")] = 3,
     preset: Annotated[str, typer.Option(help="fast (smoke check) or full.")] = "fast",
@@ -245,24 +254,50 @@ def train_experiment(
     ] = True,
     label_delay: LabelDelay = 0.0,
     postprocess: Postprocess = False,
+    student_modality: Annotated[
+        str | None,
+        typer.Option(help="CMU-MOSI: the student's features, audio (default) or vision."),
+    ] = None,
+    folds: Annotated[
+        Path | None, typer.Option(help="CMU-MOSI .csd: a JSON folds file (default: standard).")
+    ] = None,
+    unassigned: Annotated[
+        str | None,
+        typer.Option(help="CMU-MOSI .csd: videos in no fold: error (default), drop, or a split."),
+    ] = None,
+    encoder: Annotated[
+        str | None, typer.Option(help="CMU-MOSI: bigru (default) or transformer, both models.")
+    ] = None,
     device: Device = "auto",
     quiet: Quiet = False,
 ) -> None:
-    """Teacher, then every method for every seed; writes results.json and results.md."""
+    """Teacher, then every method for every seed; writes results.json and results.md.
+
+    The default teacher modality is video_appearance for an AVEC corpus, text for CMU-MOSI.
+    """
     experiment = load_host_module("train.experiment", "train")
-    modalities = tuple(modality) if modality else ("video_appearance",)
+    mosi = None
+    if any(v is not None for v in (student_modality, folds, unassigned, encoder)):
+        options = load_host_module("train.mosi_experiment", "train").MosiOptions
+        mosi = options(
+            student_modality=student_modality or "audio",
+            folds=folds,
+            unassigned=unassigned or "error",
+            encoder=encoder,
+        )
     experiment.run_experiment(
         data,
         out,
         seeds=seeds,
         preset=preset,
         device=device,
-        modalities=modalities,
+        modalities=tuple(modality) if modality else None,
         align=align,
         reference=reference,
         quiet=quiet,
         label_delay_s=label_delay,
         postprocess=postprocess,
+        mosi=mosi,
     )
 
 

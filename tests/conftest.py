@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny synthetic corpus (real espeak-ng speech) built once per run."""
+"""Shared fixtures: a tiny synthetic corpus (real espeak-ng speech) built once per run, and a
+small synthetic CMU-MOSI-like dataset in the SDK's ``.csd`` and the pickle layouts."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 from edge_affect.audio import HOP_SAMPLES
 from edge_affect.audio_io import read_audio
+from tests.mosi_synth import SynthMosi, make_dataset, write_csd_folder, write_pickle
 from train.synth import generate_corpus
 
 IN_CI = bool(os.environ.get("CI"))
@@ -62,3 +64,37 @@ def speech_16k(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
     clip = read_audio(wav)
     n = clip.samples.shape[0] // HOP_SAMPLES * HOP_SAMPLES
     return np.asarray(clip.samples[:n], dtype=np.float32)
+
+
+@pytest.fixture(scope="session")
+def mosi_synth() -> SynthMosi:
+    """A small synthetic CMU-MOSI-like dataset (10 videos from the standard folds)."""
+    return make_dataset(seed=0)
+
+
+@pytest.fixture(scope="session")
+def mosi_csd(mosi_synth: SynthMosi, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The synthetic dataset as a folder of SDK ``.csd`` files, shared read-only."""
+    folder = tmp_path_factory.mktemp("mosi") / "csd"
+    write_csd_folder(folder, mosi_synth)
+    return folder
+
+
+@pytest.fixture
+def mosi_csd_copy(mosi_csd: Path, tmp_path: Path) -> Path:
+    """A private copy of the ``.csd`` folder that a test may damage."""
+    target = tmp_path / "csd"
+    shutil.copytree(mosi_csd, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def mosi_pickles(
+    mosi_synth: SynthMosi, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    """The synthetic dataset as MulT ``mosi_data.pkl`` and MMSA ``aligned_50.pkl``."""
+    folder = tmp_path_factory.mktemp("mosi_pkl")
+    return {
+        "mult": write_pickle(folder / "mosi_data.pkl", mosi_synth, "mult"),
+        "mmsa": write_pickle(folder / "aligned_50.pkl", mosi_synth, "mmsa"),
+    }

@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -23,6 +23,7 @@ from edge_affect.audio import LABEL_NAMES
 from edge_affect.errors import EdgeAffectError
 from train import reference
 from train.data.avec import AvecCorpus
+from train.data.mosi import is_mosi_source
 from train.data.tensors import SessionData, hours_of_audio
 from train.frontend import FrontendConfig
 from train.losses import AlignKind
@@ -30,6 +31,9 @@ from train.models import EncoderConfig, StudentConfig
 from train.runs import load_data, load_teacher, train_student, train_teacher
 from train.trainer import TrainConfig, resolve_device
 from train.transfer import METHODS, Method, TransferConfig, corpus_description
+
+if TYPE_CHECKING:
+    from train.mosi_experiment import MosiOptions
 
 
 @dataclass(frozen=True)
@@ -152,15 +156,40 @@ def run_experiment(
     seeds: int = 3,
     preset: str = "fast",
     device: str = "auto",
-    modalities: tuple[str, ...] = ("video_appearance",),
+    modalities: tuple[str, ...] | None = None,
     align: AlignKind = "cca",
     methods: tuple[Method, ...] = METHODS,
     reference: bool = True,
     quiet: bool = False,
     label_delay_s: float = 0.0,
     postprocess: bool = False,
+    mosi: MosiOptions | None = None,
 ) -> dict[str, Any]:
-    """Run the whole experiment and write ``results.json`` and ``results.md`` under ``out``."""
+    """Run the whole experiment and write ``results.json`` and ``results.md`` under ``out``.
+
+    A CMU-MOSI source (a folder of ``.csd`` files or an aligned pickle) goes to
+    :func:`train.mosi_experiment.run_mosi_experiment` with ``mosi`` (teacher modalities
+    default to ``text``); anything else is read as an AVEC 2016-layout corpus.
+    """
+    if is_mosi_source(data):
+        from train import mosi_experiment  # noqa: PLC0415 - it imports this module
+
+        if label_delay_s or postprocess:
+            raise EdgeAffectError(
+                "--label-delay and --postprocess are for continuous AVEC labels, not CMU-MOSI"
+            )
+        options = mosi or mosi_experiment.MosiOptions()
+        if modalities:
+            options = replace(options, teacher_modalities=modalities)
+        return mosi_experiment.run_mosi_experiment(
+            data, out, options, seeds, preset, device, align, methods, quiet
+        )
+    if mosi is not None:
+        raise EdgeAffectError(
+            f"{data}: MOSI options (student modality, folds, encoder) need a CMU-MOSI source "
+            "(a folder of .csd files or an aligned .pkl)"
+        )
+    modalities = modalities or ("video_appearance",)
     if preset not in PRESETS:
         raise EdgeAffectError(
             f"unknown experiment preset {preset!r}; choose one of {', '.join(PRESETS)}"

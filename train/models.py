@@ -133,15 +133,36 @@ class SequenceEncoder(nn.Module):
                 f"unknown encoder {config.kind!r}; choose one of {', '.join(ENCODER_KINDS)}"
             )
 
-    def forward(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        """Encode a sequence; ``state`` (causal GRU only) is carried between calls."""
+    def forward(
+        self, x: Tensor, state: Tensor | None = None, mask: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """Encode a sequence; ``state`` (causal GRU only) is carried between calls.
+
+        ``mask`` ``(B, T)`` marks the valid steps of right-padded sequences of different
+        lengths (every row at least one step): the GRUs run on packed sequences, the
+        Transformer ignores padded keys. Outputs at padded steps are zero (GRUs) or
+        meaningless (Transformer); pool with the mask.
+        """
         h = self.dropout(torch.relu(self.proj(x)))
         if self.gru is not None:
+            if mask is not None:
+                return self._packed_gru(h, mask), None
             out, new_state = self.gru(h, state)
             return out, new_state if self.config.causal else None
         assert self.transformer is not None
         h = h + _sinusoidal_positions(h.shape[1], h.shape[2], h.device).to(h.dtype)
-        return self.transformer(h), None
+        padding = None if mask is None else ~mask
+        return self.transformer(h, src_key_padding_mask=padding), None
+
+    def _packed_gru(self, h: Tensor, mask: Tensor) -> Tensor:
+        assert self.gru is not None
+        lengths = mask.sum(dim=1).to("cpu", torch.int64)
+        packed = nn.utils.rnn.pack_padded_sequence(
+            h, lengths, batch_first=True, enforce_sorted=False
+        )
+        out, _ = self.gru(packed)
+        padded, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=h.shape[1])
+        return padded
 
     def initial_state(self, batch: int) -> Tensor:
         if not self.config.causal:

@@ -18,6 +18,7 @@ from edge_affect.errors import EdgeAffectError
 from edge_affect.metrics import ccc_per_dimension
 from train.checkpoint import build_teacher, load_checkpoint, save_checkpoint
 from train.data.avec import AvecCorpus
+from train.data.mosi import is_mosi_source
 from train.data.tensors import SessionData, load_splits
 from train.frontend import FrontendConfig
 from train.models import AudioStudent, EncoderConfig, StudentConfig, Teacher, TeacherConfig
@@ -46,6 +47,11 @@ class RunResult:
 def load_data(
     data: Path, modalities: tuple[str, ...], frontend: FrontendConfig, label_delay_s: float = 0.0
 ) -> tuple[AvecCorpus, dict[str, list[SessionData]]]:
+    if is_mosi_source(data):
+        raise EdgeAffectError(
+            f"{data}: a CMU-MOSI source; `train teacher` and `train student` read AVEC corpora "
+            "(the audio student streams PCM). Use `train experiment --data` for MOSI"
+        )
     corpus = AvecCorpus(data, label_delay_s=label_delay_s)
     for modality in modalities:
         name = modality.removeprefix("features_")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,8 @@ from edge_affect.errors import DataFormatError
 from edge_affect.metrics import ccc
 from edge_affect.timegrid import FloatArray
 from train.data.avec import SPLITS, AvecCorpus, Session
+from train.data.mosi import is_mosi_source, open_mosi
+from train.data.mosi_describe import describe_mosi, format_mosi
 
 MANIFEST = "synth.json"
 LATENT_DIR = "latent"
@@ -393,3 +396,21 @@ def format_description(d: dict[str, Any]) -> str:
             rows,
         )
     return "\n".join(lines).rstrip() + "\n"
+
+
+# ---------------------------------------------------------------------- dispatch
+
+
+def describe_path(path: Path, *, evidence: bool = True) -> dict[str, Any]:
+    """Describe an AVEC-layout corpus or a CMU-MOSI source (``.csd`` folder or pickle).
+
+    For a ``.csd`` folder, videos in no standard fold are listed, not an error."""
+    if is_mosi_source(path):
+        return describe_mosi(open_mosi(path, unassigned="drop" if path.is_dir() else "error"))
+    return describe(AvecCorpus(path), evidence=evidence)
+
+
+def format_any(d: dict[str, Any]) -> str:
+    if d["kind"].startswith(("cmu-mosi", "mult", "mmsa")):
+        return format_mosi(d)
+    return format_description(d)
