@@ -1,0 +1,30 @@
+"""The event the streaming pipeline emits once per 40 ms hop; sinks and views consume it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from edge_affect.audio import HOP_S
+
+#: How a reading's arousal/valence were produced: the model ran on this hop, or (gated
+#: silence) the last model output was held, or it is decaying towards 0 (neutral).
+Output = Literal["model", "hold", "decay"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    index: int  # hop number from the start of the stream; time = index * 40 ms
+    arousal: float
+    valence: float
+    speech: bool  # the VAD gate's decision for this hop
+    output: Output
+    latency_s: float  # wall time spent on this hop (VAD + model), not counting sinks
+    wall_time: float  # time.time() when the reading was made
+    overflows: int = 0  # input overflows reported by the device so far
+    drops: int = 0  # audio blocks dropped because the bounded queue was full, so far
+
+    @property
+    def time_s(self) -> float:
+        """Start of the hop on the RECOLA / AVEC 2016 grid: 0.00, 0.04, ..."""
+        return self.index * HOP_S
