@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from edge_affect import __version__
+from edge_affect import __version__, cli_runtime
 from edge_affect.errors import EdgeAffectError, ToolMissingError
 
 
@@ -44,7 +44,7 @@ data_app = typer.Typer(cls=_Group, help="Inspect corpora.", no_args_is_help=True
 app.add_typer(data_app, name="data")
 train_app = typer.Typer(
     cls=_Group,
-    help="Two-stage cross-modal transfer training (needs the [train] extra).",
+    help="Two-stage cross-modal transfer training (needs the \\[train] extra).",
     no_args_is_help=True,
 )
 app.add_typer(train_app, name="train")
@@ -370,6 +370,9 @@ def _maybe_json(value: str) -> Any:
         return json.loads(value)
     except json.JSONDecodeError:
         return value
+
+
+cli_runtime.register(app)
 
 
 def main() -> None:

@@ -112,12 +112,23 @@ class ModelStream:
             feed[spec.input] = value
         return np.asarray(outputs[0], dtype=np.float32).reshape(len(LABEL_NAMES))
 
-    def _step_window(self, hop: Int16Array) -> FloatArray32:
+    def push(self, hop: Int16Array) -> None:
+        """Window mode: add a hop to the window without running the model (gated silence).
+        Stream mode: nothing (the carried state only advances when the model runs)."""
+        if self.model.contract.mode == "window":
+            self._append(hop)
+
+    def _append(self, hop: Int16Array) -> None:
         window = self._window
         size = window.shape[0]
         window[:-HOP_SAMPLES] = window[HOP_SAMPLES:]
         window[-HOP_SAMPLES:] = hop
         self._filled = min(self._filled + HOP_SAMPLES, size)
+
+    def _step_window(self, hop: Int16Array) -> FloatArray32:
+        self._append(hop)
+        window = self._window
+        size = window.shape[0]
         pcm = window[size - self._filled :].reshape(1, self._filled)
         outputs = self._run([self._outputs[0]], {self._pcm_name: pcm})
         return np.asarray(outputs[0][0, -1], dtype=np.float32)

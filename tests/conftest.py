@@ -98,3 +98,35 @@ def mosi_pickles(
         "mult": write_pickle(folder / "mosi_data.pkl", mosi_synth, "mult"),
         "mmsa": write_pickle(folder / "aligned_50.pkl", mosi_synth, "mmsa"),
     }
+
+
+@pytest.fixture(scope="session")
+def exported_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A random-init causal student (gru 64) exported as ``stream`` (fp32), ``stream_int8``
+    and ``window`` (fp32, W = 6 s): real ONNX files for the runtime tests."""
+    require_program("espeak-ng", "apt-get install espeak-ng")  # the export's parity speech
+    import torch  # noqa: PLC0415 - host-only imports, kept out of the runtime tests' imports
+
+    from export.exporter import ExportOptions, export_student, int8_path  # noqa: PLC0415
+    from train.checkpoint import save_checkpoint  # noqa: PLC0415
+    from train.models import AudioStudent, EncoderConfig, StudentConfig  # noqa: PLC0415
+
+    folder = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    student = AudioStudent(StudentConfig(encoder=EncoderConfig(kind="gru", hidden=64))).eval()
+    student.norm.set_statistics(torch.full((64,), -6.0), torch.full((64,), 3.0))
+    checkpoint = folder / "checkpoint.pt"
+    save_checkpoint(checkpoint, {
+        "kind": "student",
+        "model_config": student.config.to_dict(),
+        "state_dict": student.state_dict(),
+        "train_args": {"chunk_s": 6.0},
+    })  # fmt: skip
+    quick = {"parity_hops": 50, "latency_hops": 10}
+    export_student(checkpoint, folder / "stream.onnx", ExportOptions(int8=True, **quick))
+    export_student(checkpoint, folder / "window.onnx", ExportOptions(mode="window", **quick))
+    return {
+        "stream": folder / "stream.onnx",
+        "stream_int8": int8_path(folder / "stream.onnx"),
+        "window": folder / "window.onnx",
+    }

@@ -1,0 +1,204 @@
+"""The device commands: ``listen``, ``run``, ``devices``, ``evaluate``.
+
+Thin typer wrappers over :mod:`edge_affect.runtime`, which is imported inside each command so
+that ``edge-affect --help`` and the host commands do not load onnxruntime or PortAudio.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Annotated, Any
+
+import typer
+
+from edge_affect.errors import EdgeAffectError
+
+ModelOption = Annotated[
+    Path | None,
+    typer.Option(help="Exported model (.onnx); default: the bundled model."),
+]
+OutOption = Annotated[
+    Path | None, typer.Option(help="Log file (format from --format or its suffix).")
+]
+FormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--format", help="Log format: csv, jsonl or arff (default: --out's suffix, else csv)."
+    ),
+]
+GateOption = Annotated[
+    bool, typer.Option("--gate/--no-gate", help="Skip the model in silence (webrtcvad).")
+]
+SilenceOption = Annotated[
+    str, typer.Option(help="In gated silence: hold the last reading, or decay it to 0.")
+]
+QuietOption = Annotated[bool, typer.Option(help="No live view.")]
+ThreadsOption = Annotated[int, typer.Option(help="onnxruntime intra-op threads.")]
+RotateMb = Annotated[
+    float | None, typer.Option("--rotate-mb", help="Start a new log file after this many MB.")
+]
+RotateHours = Annotated[
+    float | None, typer.Option("--rotate-hours", help="Start a new log file after this long.")
+]
+OverwriteOption = Annotated[bool, typer.Option(help="Replace an existing log file.")]
+
+
+def _runtime() -> ModuleType:
+    return importlib.import_module("edge_affect.runtime")
+
+
+def _settings(gate: bool, silence: str) -> Any:
+    pipeline = importlib.import_module("edge_affect.pipeline")
+    if silence not in ("hold", "decay"):
+        raise EdgeAffectError(f"--silence {silence}: choose hold or decay")
+    return pipeline.PipelineSettings(gate=gate, silence=silence)
+
+
+def _log_options(
+    rt: ModuleType,
+    out: Path | None,
+    fmt: str | None,
+    default_out: Callable[[str], Path],
+    rotate: tuple[float | None, float | None],
+    overwrite: bool,
+) -> Any:
+    """The format comes from ``--format``, else from ``--out``'s suffix, else csv; without
+    ``--out`` the log is ``default_out(format)``."""
+    if fmt is not None and fmt not in rt.FORMATS:
+        raise EdgeAffectError(f"--format {fmt}: choose csv, jsonl or arff")
+    if out is None:
+        fmt = fmt or "csv"
+        out = default_out(fmt)
+    elif fmt is None and out.suffix.lower().lstrip(".") not in rt.FORMATS:
+        fmt = "csv"  # /dev/stdout, a FIFO, a name without a known suffix
+    return rt.LogOptions(out, fmt, rotate[0], rotate[1], overwrite)
+
+
+def _finish(rt: ModuleType, call: Any, what: str) -> None:
+    """Run ``call``; print the summary whatever happened; re-raise an error after it."""
+    try:
+        summary, paths = call()
+    except rt.RunError as error:
+        for line in rt.summary_lines(error.summary, error.paths, what):
+            typer.echo(line)
+        raise
+    for line in rt.summary_lines(summary, paths, what):
+        typer.echo(line)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(listen)
+    app.command("run")(run_file)
+    app.command()(devices)
+    app.command()(evaluate)
+
+
+def listen(
+    model: ModelOption = None,
+    device: Annotated[
+        str | None, typer.Option(help="Input device index or name (see `devices`).")
+    ] = None,
+    rate: Annotated[
+        int | None, typer.Option("--rate", help="Open the device at this rate (Hz).")
+    ] = None,
+    out: OutOption = None,
+    fmt: FormatOption = None,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    gate: GateOption = True,
+    silence: SilenceOption = "hold",
+    quiet: QuietOption = False,
+    rotate_mb: RotateMb = None,
+    rotate_hours: RotateHours = None,
+    record: Annotated[
+        Path | None, typer.Option(help="Also save the 16 kHz audio the model heard (WAV).")
+    ] = None,
+    threads: ThreadsOption = 1,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Stream the microphone: one arousal/valence reading per 40 ms, logged; Ctrl-C stops."""
+    rt = _runtime()
+    options = rt.RunOptions(model, _settings(gate, silence), threads, quiet)
+    log = _log_options(
+        rt,
+        out,
+        fmt,
+        lambda f: rt.default_log_path("edge-affect", f),
+        (rotate_mb, rotate_hours),
+        overwrite,
+    )
+    max_hops = rt.duration_hops(duration)
+    loaded = rt.load_model(options)
+    source = rt.open_mic_source(device, rate)
+    if not quiet:
+        typer.echo(f"listening to {source.description}; Ctrl-C stops; log: {log.out}", err=True)
+    _finish(
+        rt,
+        lambda: rt.stream_to_log(source, loaded, log, options, max_hops=max_hops, record=record),
+        "listened",
+    )
+
+
+def run_file(
+    audio: Annotated[Path, typer.Argument(help="Audio file (WAV, FLAC...; any rate).")],
+    model: ModelOption = None,
+    out: OutOption = None,
+    fmt: FormatOption = None,
+    realtime: Annotated[bool, typer.Option(help="Pace the file in real time.")] = False,
+    gate: GateOption = True,
+    silence: SilenceOption = "hold",
+    quiet: QuietOption = True,
+    threads: ThreadsOption = 1,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Run an audio file through the same streaming pipeline, as fast as possible."""
+    rt = _runtime()
+    options = rt.RunOptions(model, _settings(gate, silence), threads, quiet)
+    log = _log_options(
+        rt, out, fmt, lambda f: Path(f"{audio.stem}.affect.{f}"), (None, None), overwrite
+    )
+    loaded = rt.load_model(options)
+    source = rt.open_file_source(audio, realtime)
+    _finish(rt, lambda: rt.stream_to_log(source, loaded, log, options), audio.name)
+
+
+def devices(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Input devices and their default rates (* marks the default)."""
+    found = importlib.import_module("edge_affect.sources").list_input_devices()
+    if as_json:
+        typer.echo(json.dumps(found, indent=2))
+        return
+    for line in _runtime().describe_devices(found):
+        typer.echo(line)
+
+
+def evaluate(
+    pred: Annotated[Path, typer.Argument(help="A prediction log (csv, jsonl or arff).")],
+    gold: Annotated[
+        list[Path],
+        typer.Argument(help="Gold-standard ARFF file(s), or a corpus folder with --session."),
+    ],
+    session: Annotated[
+        str | None, typer.Option(help="Session name when GOLD is a corpus folder.")
+    ] = None,
+    delay_search: Annotated[
+        float, typer.Option("--delay-search", help="Also search annotation delays up to S s.")
+    ] = 0.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """CCC per dimension between a prediction log and the gold standard."""
+    ev = importlib.import_module("edge_affect.evaluate")
+    sinks = importlib.import_module("edge_affect.sinks")
+    if len(gold) == 1 and gold[0].is_dir():
+        if session is None:
+            raise EdgeAffectError(f"{gold[0]} is a folder: name the session with --session")
+        reference = ev.load_corpus_gold(gold[0], session)
+    else:
+        reference = ev.load_gold(gold)
+    result = ev.evaluate(sinks.read_log(pred), reference, delay_search)
+    typer.echo(json.dumps(result, indent=2) if as_json else ev.format_evaluation(result))

@@ -1,0 +1,210 @@
+"""The one streaming pipeline: int16 hops -> VAD gate -> model -> :class:`Reading` -> sinks.
+
+:class:`Pipeline` holds one stream's state (VAD hysteresis, the model stream, the last output)
+and turns a hop into a reading; it never prints or writes. :func:`run_stream` drives a source
+through it into the sinks and the view, and ends with a :class:`Summary` whatever stops it:
+the source ending, ``max_hops``, Ctrl-C (a clean stop), or an error (re-raised after the sinks
+have been closed, so every row written so far stays on disk).
+
+Gated silence (``gate=True``): the model is not run; a stream-mode model's state stays as it
+was (the silence is cut out of its history), a window-mode model still receives the hop in
+its window. The output holds the last model reading, or decays towards 0 (the neutral point
+of the AVEC scale) with time constant ``decay_tau_s``; the reading's ``output`` says which.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from edge_affect.audio import HOP_S
+from edge_affect.errors import EdgeAffectError
+from edge_affect.model import AffectModel
+from edge_affect.reading import Output, Reading
+from edge_affect.sources import SourceStats
+from edge_affect.vad import VadGate, VadSettings
+
+Silence = Literal["hold", "decay"]
+LATENCY_WINDOW = 10_000  # hops kept for the latency percentiles (400 s)
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    gate: bool = True
+    silence: Silence = "hold"
+    decay_tau_s: float = 2.0
+    vad: VadSettings = field(default_factory=VadSettings)
+
+    def __post_init__(self) -> None:
+        if self.silence not in ("hold", "decay"):
+            raise ValueError(f"silence policy must be hold or decay, got {self.silence!r}")
+        if self.decay_tau_s <= 0:
+            raise ValueError("decay_tau_s must be positive")
+
+
+class Pipeline:
+    """One stream: feed int16 hops with :meth:`process`, get one :class:`Reading` each."""
+
+    def __init__(self, model: AffectModel, settings: PipelineSettings | None = None) -> None:
+        self.model = model
+        self.settings = settings or PipelineSettings()
+        self.gate = VadGate(self.settings.vad)
+        self.stream = model.stream()
+        self._decay = math.exp(-HOP_S / self.settings.decay_tau_s)
+        self._window_mode = model.contract.mode == "window"
+        self.reset()
+
+    def reset(self) -> None:
+        self.gate.reset()
+        self.stream.reset()
+        self.index = 0
+        self.arousal = 0.0
+        self.valence = 0.0
+
+    def process(self, hop: npt.NDArray[np.int16], overflows: int = 0, drops: int = 0) -> Reading:
+        started = time.perf_counter()
+        speech = self.gate.process(hop)
+        output: Output
+        if speech or not self.settings.gate:
+            self.arousal, self.valence = (float(x) for x in self.stream.step(hop))
+            output = "model"
+        else:
+            if self._window_mode:
+                self.stream.push(hop)
+            if self.settings.silence == "decay":
+                self.arousal *= self._decay
+                self.valence *= self._decay
+                output = "decay"
+            else:
+                output = "hold"
+        reading = Reading(
+            index=self.index,
+            arousal=self.arousal,
+            valence=self.valence,
+            speech=speech,
+            output=output,
+            latency_s=time.perf_counter() - started,
+            wall_time=time.time(),
+            overflows=overflows,
+            drops=drops,
+        )
+        self.index += 1
+        return reading
+
+
+class Source(Protocol):
+    description: str
+    stats: SourceStats
+
+    def hops(self) -> Iterable[npt.NDArray[np.int16]]: ...
+
+    def close(self) -> None: ...
+
+
+class Consumer(Protocol):
+    def write(self, reading: Reading) -> None: ...
+
+
+@dataclass
+class Summary:
+    hops: int = 0
+    speech_hops: int = 0
+    model_hops: int = 0
+    overflows: int = 0
+    drops: int = 0
+    wall_s: float = 0.0
+    interrupted: bool = False
+    error: str | None = None
+    failure: EdgeAffectError | None = field(default=None, repr=False)
+    latencies_s: list[float] = field(default_factory=list, repr=False)
+    latency_max_s: float = 0.0
+
+    @property
+    def audio_s(self) -> float:
+        return self.hops * HOP_S
+
+    @property
+    def speech_share(self) -> float:
+        return self.speech_hops / self.hops if self.hops else 0.0
+
+    @property
+    def rtf(self) -> float:
+        """Wall time over audio time (< 1: faster than real time)."""
+        return self.wall_s / self.audio_s if self.hops else 0.0
+
+    def latency_percentile_us(self, q: float) -> float:
+        if not self.latencies_s:
+            return 0.0
+        return float(np.percentile(np.asarray(self.latencies_s), q) * 1e6)
+
+    def add(self, reading: Reading) -> None:
+        self.hops += 1
+        self.speech_hops += reading.speech
+        self.model_hops += reading.output == "model"
+        if len(self.latencies_s) >= LATENCY_WINDOW:
+            del self.latencies_s[: LATENCY_WINDOW // 2]  # keep the recent half
+        self.latencies_s.append(reading.latency_s)
+        self.latency_max_s = max(self.latency_max_s, reading.latency_s)
+        self.overflows, self.drops = reading.overflows, reading.drops
+
+    def to_dict(self) -> dict[str, float | int | bool | str | None]:
+        return {
+            "hops": self.hops,
+            "audio_s": round(self.audio_s, 2),
+            "speech_share": round(self.speech_share, 4),
+            "model_hops": self.model_hops,
+            "overflows": self.overflows,
+            "drops": self.drops,
+            "wall_s": round(self.wall_s, 3),
+            "rtf": round(self.rtf, 6),
+            "latency_p50_us": round(self.latency_percentile_us(50), 1),
+            "latency_p99_us": round(self.latency_percentile_us(99), 1),
+            "latency_max_us": round(self.latency_max_s * 1e6, 1),
+            "interrupted": self.interrupted,
+            "error": self.error,
+        }
+
+
+def run_stream(
+    source: Source,
+    pipeline: Pipeline,
+    consumers: list[Consumer],
+    *,
+    max_hops: int | None = None,
+    on_hop: Callable[[npt.NDArray[np.int16]], None] | None = None,
+) -> Summary:
+    """Drive ``source`` through ``pipeline`` into ``consumers`` until it ends or stops.
+
+    Ctrl-C ends the run cleanly (``summary.interrupted``); a user-facing error (a lost
+    device, a failing sink, unreadable audio) ends it with ``summary.failure`` set, so the
+    caller still has the counts; anything else is a bug and propagates. The source is always
+    closed; closing the consumers is the caller's job.
+    """
+    summary = Summary()
+    started = time.perf_counter()
+    stats = source.stats
+    try:
+        for hop in source.hops():
+            if on_hop is not None:
+                on_hop(hop)
+            reading = pipeline.process(hop, stats.overflows, stats.drops)
+            for consumer in consumers:
+                consumer.write(reading)
+            summary.add(reading)
+            if max_hops is not None and summary.hops >= max_hops:
+                break
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    except EdgeAffectError as error:
+        summary.failure = error
+        summary.error = str(error)
+    finally:
+        summary.wall_s = time.perf_counter() - started
+        source.close()
+    return summary
