@@ -34,5 +34,5 @@ if ! "$PYTHON" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] !
   echo "setup: installing torch==$TORCH_VERSION" >&2
   "$PYTHON" -m pip install -q "torch==$TORCH_VERSION"
 fi
-"$PYTHON" -m pip install -q -e ".[train,export,dev,bench]"
+"$PYTHON" -m pip install -q -e ".[train,export,dev,bench,plot]"
 echo "setup: done ($("$PYTHON" -m edge_affect version 2>/dev/null || edge-affect version))" >&2
