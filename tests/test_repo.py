@@ -20,7 +20,7 @@ def test_readme_starts_with_the_two_setup_commands() -> None:
     commands = _readme_commands()
     assert len(commands) == 2
     main_job, tests = commands
-    assert main_job.startswith("bash scripts/setup.sh && edge-affect ")
+    assert main_job == "bash scripts/setup.sh && edge-affect demo --fast"  # the main job
     assert tests.startswith("bash scripts/setup.sh && ") and "pytest" in tests
 
 
