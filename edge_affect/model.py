@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from edge_affect.audio import HOP_SAMPLES, LABEL_NAMES
+from edge_affect.audio import HOP_SAMPLES
 from edge_affect.contract import Contract, ContractError
 from edge_affect.errors import DataFormatError, MissingDataError
 
@@ -80,6 +80,7 @@ class ModelStream:
         self._run = model.session.run
         self._pcm_name = contract.pcm_input
         self._outputs = [contract.output, *(s.output for s in contract.states)]
+        self._state_inputs = tuple(s.input for s in contract.states)
         self._window = np.zeros(max(contract.window_samples, HOP_SAMPLES), dtype=np.int16)
         self._filled = 0
         self._feed: dict[str, Any] = {}
@@ -108,9 +109,9 @@ class ModelStream:
         feed = self._feed
         feed[self._pcm_name] = hop.reshape(1, HOP_SAMPLES)
         outputs = self._run(self._outputs, feed)
-        for spec, value in zip(self.model.contract.states, outputs[1:], strict=True):
-            feed[spec.input] = value
-        return np.asarray(outputs[0], dtype=np.float32).reshape(len(LABEL_NAMES))
+        feed.update(zip(self._state_inputs, outputs[1:], strict=True))
+        prediction: FloatArray32 = outputs[0][0]  # [1, 2] float32 -> [2]
+        return prediction
 
     def push(self, hop: Int16Array) -> None:
         """Window mode: add a hop to the window without running the model (gated silence).

@@ -72,7 +72,7 @@ class Pipeline:
         speech = self.gate.process(hop)
         output: Output
         if speech or not self.settings.gate:
-            self.arousal, self.valence = (float(x) for x in self.stream.step(hop))
+            self.arousal, self.valence = self.stream.step(hop).tolist()
             output = "model"
         else:
             if self._window_mode:

@@ -53,6 +53,21 @@ class GRUCell(nn.Module):
         return (1.0 - update) * candidate + update * h
 
 
+def fold_norm(student: AudioStudent) -> nn.Linear:
+    """The student's feature standardisation folded into its hop-stacking layer:
+    ``stack((x - mean) / std) = (W / std) x + (b - W (mean / std))``, two graph nodes fewer
+    per hop (the same function to float rounding; the parity tests bound it)."""
+    per_hop = student.config.frontend.frames_per_hop
+    mean = student.norm.mean.repeat(per_hop)  # feature j of a hop is mel band j % n_mels
+    std = student.norm.std.repeat(per_hop)
+    stack = student.stack
+    folded = nn.Linear(stack.in_features, stack.out_features)
+    with torch.no_grad():
+        folded.weight.copy_(stack.weight / std)
+        folded.bias.copy_(stack.bias - stack.weight @ (mean / std))
+    return folded
+
+
 class StreamGraph(nn.Module):
     """``(pcm int16 [1, 640], tail [1, T], h [L, 1, H])`` -> ``(affect [1, 2], tail', h')``."""
 
@@ -64,6 +79,7 @@ class StreamGraph(nn.Module):
                 f"a {encoder.config.kind} student is not causal; export it in window mode"
             )
         self.student = student
+        self.stack = fold_norm(student)
         self.cells = nn.ModuleList(
             GRUCell(encoder.gru, layer) for layer in range(encoder.config.layers)
         )
@@ -71,7 +87,7 @@ class StreamGraph(nn.Module):
     def forward(self, pcm: Tensor, tail: Tensor, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         s = self.student
         mel, new_tail = s.frontend.step(pcm.to(torch.float32) * PCM_SCALE, tail)
-        x = torch.relu(s.stack(s._hops(mel)))[:, 0]  # [1, hidden]: one hop
+        x = torch.relu(self.stack(mel.reshape(1, -1)))  # [1, hidden]: one hop
         x = torch.relu(s.encoder.proj(x))
         states = []
         for layer, cell in enumerate(self.cells):

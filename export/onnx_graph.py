@@ -23,7 +23,7 @@ from onnx import TensorProto, helper, numpy_helper
 from train.frontend import FrontendConfig, hann_window, mel_filterbank
 
 #: Suffixes of the traced frontend initializers (``LogMel`` buffer names).
-FRONTEND_CONSTANTS = ("frontend.dft_real", "frontend.dft_imag", "frontend.mel_matrix")
+FRONTEND_CONSTANTS = ("frontend.dft_basis", "frontend.mel_weights")
 GENERATOR_PREFIX = "frontend_constants/"
 
 
@@ -43,13 +43,15 @@ def _const(name: str, array: np.ndarray) -> onnx.TensorProto:
 Nodes = tuple[list[onnx.TensorProto], list[onnx.NodeProto]]
 
 
-def _dft_nodes(config: FrontendConfig, real: str, imag: str) -> Nodes:
+def _dft_nodes(config: FrontendConfig, basis: str) -> Nodes:
+    """``basis[n, k] = window[n] * cos(2 pi (n k mod N) / N)``, then the ``-sin`` columns;
+    ``-sin(2 pi m / N) = cos(2 pi (m + N/4) / N)``, so one cos table serves both halves."""
     n_fft, window_len = config.n_fft, config.window_samples
     phase = 2.0 * np.pi * np.arange(n_fft) / n_fft
     p = GENERATOR_PREFIX
     consts = [
         _const("cos", np.cos(phase).astype(np.float32)),
-        _const("window", hann_window(config).astype(np.float32)),
+        _const("window", hann_window(config).astype(np.float32)[:, np.newaxis]),
         _const("zero", np.array(0, dtype=np.int64)),
         _const("one", np.array(1, dtype=np.int64)),
         _const("n_bins", np.array(config.n_bins, dtype=np.int64)),
@@ -58,27 +60,32 @@ def _dft_nodes(config: FrontendConfig, real: str, imag: str) -> Nodes:
         _const("quarter", np.array(n_fft // 4, dtype=np.int64)),
         _const("axis1", np.array([1], dtype=np.int64)),
     ]
+
+    def node(op: str, inputs: list[str], output: str) -> onnx.NodeProto:
+        made: onnx.NodeProto = helper.make_node(
+            op, [p + i for i in inputs], [p + output], p + output
+        )
+        return made
+
     nodes = [
-        helper.make_node("Range", [p + "zero", p + "n_bins", p + "one"], [p + "k"], p + "k"),
-        helper.make_node("Range", [p + "zero", p + "window_len", p + "one"], [p + "n"], p + "n"),
-        helper.make_node("Unsqueeze", [p + "k", p + "axis1"], [p + "k_col"], p + "k_col"),
-        helper.make_node("Mul", [p + "k_col", p + "n"], [p + "kn"], p + "kn"),
-        helper.make_node("Mod", [p + "kn", p + "n_fft"], [p + "phase_index"], p + "phase_index"),
-        # -sin(2 pi m / N) = cos(2 pi (m + N/4) / N): one table serves both parts
-        helper.make_node("Add", [p + "phase_index", p + "quarter"], [p + "shifted"], p + "shifted"),
-        helper.make_node("Mod", [p + "shifted", p + "n_fft"], [p + "sin_index"], p + "sin_index"),
-        helper.make_node("Gather", [p + "cos", p + "phase_index"], [p + "cos_kn"], p + "cos_kn"),
-        helper.make_node(
-            "Gather", [p + "cos", p + "sin_index"], [p + "neg_sin_kn"], p + "neg_sin_kn"
-        ),
-        helper.make_node("Mul", [p + "cos_kn", p + "window"], [real], p + "dft_real"),
-        helper.make_node("Mul", [p + "neg_sin_kn", p + "window"], [imag], p + "dft_imag"),
+        node("Range", ["zero", "window_len", "one"], "n"),
+        node("Range", ["zero", "n_bins", "one"], "k"),
+        node("Unsqueeze", ["n", "axis1"], "n_col"),
+        node("Mul", ["n_col", "k"], "nk"),
+        node("Mod", ["nk", "n_fft"], "cos_index"),
+        node("Add", ["cos_index", "quarter"], "shifted"),
+        node("Mod", ["shifted", "n_fft"], "sin_index"),
+        node("Gather", ["cos", "cos_index"], "cos_nk"),
+        node("Gather", ["cos", "sin_index"], "neg_sin_nk"),
+        node("Mul", ["cos_nk", "window"], "real"),
+        node("Mul", ["neg_sin_nk", "window"], "imag"),
+        helper.make_node("Concat", [p + "real", p + "imag"], [basis], p + "dft_basis", axis=1),
     ]
     return consts, nodes
 
 
 def _mel_nodes(config: FrontendConfig, mel: str) -> Nodes:
-    matrix = mel_filterbank(config).astype(np.float32)
+    matrix = np.ascontiguousarray(mel_filterbank(config).T).astype(np.float32)
     flat = matrix.reshape(-1)
     where = np.flatnonzero(flat)
     p = GENERATOR_PREFIX
@@ -103,7 +110,7 @@ def _mel_nodes(config: FrontendConfig, mel: str) -> Nodes:
             p + "mel_flat",
             axis=0,
         ),
-        helper.make_node("Reshape", [p + "mel_flat", p + "mel_shape"], [mel], p + "mel_matrix"),
+        helper.make_node("Reshape", [p + "mel_flat", p + "mel_shape"], [mel], p + "mel_weights"),
     ]
     return consts, nodes
 
@@ -139,15 +146,18 @@ def name_constants(model: onnx.ModelProto, constants: dict[str, np.ndarray]) -> 
 def compact_frontend(model: onnx.ModelProto, config: FrontendConfig) -> None:
     """Replace the frontend's big constant initializers with generator subgraphs (in place)."""
     graph = model.graph
-    real, imag, mel = (_initializer(graph, s) for s in FRONTEND_CONSTANTS)
-    consts, nodes = _dft_nodes(config, real.name, imag.name)
+    basis, mel = (_initializer(graph, s) for s in FRONTEND_CONSTANTS)
+    consts, nodes = _dft_nodes(config, basis.name)
     mel_consts, mel_nodes = _mel_nodes(config, mel.name)
-    for tensor in (real, imag, mel):
+    replaced = [basis, mel]
+    consts += mel_consts
+    nodes += mel_nodes
+    for tensor in replaced:
         graph.initializer.remove(tensor)
-    graph.initializer.extend(consts + mel_consts)
+    graph.initializer.extend(consts)
     old = list(graph.node)
     del graph.node[:]
-    graph.node.extend(nodes + mel_nodes + old)
+    graph.node.extend(nodes + old)
 
 
 def gemm_to_matmul(model: onnx.ModelProto) -> int:

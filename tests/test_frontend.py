@@ -240,11 +240,10 @@ def test_module_is_constant_float32_buffers() -> None:
     module = LogMel(CONFIG)
     assert sum(p.numel() for p in module.parameters()) == 0
     buffers = dict(module.named_buffers())
-    assert set(buffers) == {"dft_real", "dft_imag", "mel_matrix"}
+    assert set(buffers) == {"dft_basis", "mel_weights"}
     assert all(b.dtype == torch.float32 for b in buffers.values())
-    assert buffers["dft_real"].shape == (CONFIG.n_bins, CONFIG.window_samples)
-    assert buffers["dft_imag"].shape == (CONFIG.n_bins, CONFIG.window_samples)
-    assert buffers["mel_matrix"].shape == (CONFIG.n_mels, CONFIG.n_bins)
+    assert buffers["dft_basis"].shape == (CONFIG.window_samples, 2 * CONFIG.n_bins)
+    assert buffers["mel_weights"].shape == (CONFIG.n_bins, CONFIG.n_mels)
     assert list(module.state_dict()) == [], "buffers are rebuilt from the config"
     tail = module.initial_tail(3)
     assert tail.shape == (3, CONFIG.tail_samples) and not tail.any()

@@ -246,15 +246,19 @@ def windowed_dft_basis(config: FrontendConfig = DEFAULT_FRONTEND) -> tuple[Float
 class LogMel(nn.Module):
     """PCM ``[B, N]`` float32 in [-1, 1] -> log-mel ``[B, N // hop, n_mels]``.
 
-    Buffers ``dft_real``, ``dft_imag`` ``(n_bins, window_samples)`` and ``mel_matrix``
-    ``(n_mels, n_bins)`` are float32 constants, not parameters; export must keep them out
-    of quantization (select the initializers by these names). They are a pure function of
-    the config, which checkpoints store, so they are not part of ``state_dict``.
+    Buffers ``dft_basis`` ``(window_samples, 2 * n_bins)`` (the windowed DFT's real columns,
+    then its imaginary columns) and ``mel_weights`` ``(n_bins, n_mels)`` are float32
+    constants, not parameters; export must keep them out of quantization (select the
+    initializers by these names). They are a pure function of the config, which checkpoints
+    store, so they are not part of ``state_dict``. Both are right operands (frames times
+    constant), which onnxruntime computes four times faster than constant times frames for
+    the four frames of a hop (measured: 16.6 vs 66.5 us; a hop went from 155 to 95 us).
+    Measured and rejected: a constant-index gather for the frames and a stacked mel matrix
+    that sums real and imaginary power in one product (fewer nodes, but 109 us per hop).
     """
 
-    dft_real: Tensor
-    dft_imag: Tensor
-    mel_matrix: Tensor
+    dft_basis: Tensor
+    mel_weights: Tensor
 
     def __init__(
         self, config: FrontendConfig = DEFAULT_FRONTEND, *, dtype: torch.dtype = torch.float32
@@ -264,9 +268,11 @@ class LogMel(nn.Module):
         super().__init__()
         self.config = config
         real, imag = windowed_dft_basis(config)
-        for name, array in (("dft_real", real), ("dft_imag", imag)):
-            self.register_buffer(name, _tensor(array, dtype), persistent=False)
-        self.register_buffer("mel_matrix", _tensor(mel_filterbank(config), dtype), persistent=False)
+        basis = np.concatenate([real.T, imag.T], axis=1)
+        self.register_buffer("dft_basis", _tensor(basis, dtype), persistent=False)
+        self.register_buffer(
+            "mel_weights", _tensor(mel_filterbank(config).T, dtype), persistent=False
+        )
 
     def forward(self, pcm: Tensor) -> Tensor:
         """Whole-signal log-mel; ``N`` must be a multiple of ``hop_samples``."""
@@ -279,7 +285,7 @@ class LogMel(nn.Module):
 
     def initial_tail(self, batch: int) -> Tensor:
         """The streaming state before the first hop: ``tail_samples`` zeros per stream."""
-        reference = self.dft_real
+        reference = self.dft_basis
         return torch.zeros(
             batch, self.config.tail_samples, dtype=reference.dtype, device=reference.device
         )
@@ -301,16 +307,12 @@ class LogMel(nn.Module):
         return self._frames_to_logmel(frames), padded[:, HOP_SAMPLES:]
 
     def _frames_to_logmel(self, frames: Tensor) -> Tensor:
-        """``[B, F, window]`` -> ``[B, F, n_mels]``: windowed DFT, power, mel, log.
-
-        The constant matrices are the left operands, so the exported MatMul nodes read the
-        named initializers directly instead of a folded transpose of them.
-        """
-        columns = frames.transpose(1, 2)  # [B, window, F]
-        real = torch.matmul(self.dft_real, columns)  # [B, n_bins, F]
-        imag = torch.matmul(self.dft_imag, columns)
-        mel = torch.matmul(self.mel_matrix, real * real + imag * imag)  # [B, n_mels, F]
-        return torch.log(torch.clamp(mel, min=self.config.log_floor)).transpose(1, 2)
+        """``[B, F, window]`` -> ``[B, F, n_mels]``: windowed DFT, power, mel, log."""
+        n_bins = self.config.n_bins
+        spectrum = torch.matmul(frames, self.dft_basis)  # [B, F, 2 * n_bins]: real, imag
+        real, imag = spectrum[..., :n_bins], spectrum[..., n_bins:]
+        mel = torch.matmul(real * real + imag * imag, self.mel_weights)  # [B, F, n_mels]
+        return torch.log(torch.clamp(mel, min=self.config.log_floor))
 
 
 def _tensor(array: FloatArray, dtype: torch.dtype) -> Tensor:
