@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from edge_affect import __version__, cli_demo, cli_runtime
+from edge_affect import __version__, cli_bench, cli_demo, cli_runtime
 from edge_affect.errors import EdgeAffectError, ToolMissingError
 
 
@@ -373,6 +373,7 @@ def _maybe_json(value: str) -> Any:
 
 
 cli_runtime.register(app)
+cli_bench.register(app)
 cli_demo.register(app)
 
 

@@ -109,6 +109,13 @@ def test_listen_records_in_real_time_on_the_40ms_grid(
     assert "hops" in stdout and "speech" in stdout
 
 
+def _source_outputs() -> list[str]:
+    """Indexes of the server's recording streams."""
+    listing = subprocess.run(["pactl", "list", "short", "source-outputs"], capture_output=True,
+                             text=True, timeout=10, check=True).stdout  # fmt: skip
+    return [line.split()[0] for line in listing.splitlines() if line.strip()]
+
+
 def _pipe_source(tmp_path: Path) -> tuple[str, Path, str]:
     fifo = tmp_path / "capture.fifo"
     name = f"edge_affect_pipe_{os.getpid()}"
@@ -138,6 +145,12 @@ def test_listen_through_a_pipe_source_equals_run_on_the_same_audio(
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PULSE_SOURCE": name},
         )  # fmt: skip
+        # the pipe source discards what it reads while no stream records from it: write only
+        # once listen's recording stream exists
+        deadline = time.monotonic() + 30
+        while not _source_outputs() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _source_outputs(), "listen opened no recording stream"
         writer = threading.Thread(target=lambda: fifo.write_bytes(clip.tobytes()), daemon=True)
         started = time.monotonic()
         writer.start()
@@ -200,8 +213,7 @@ def test_a_lost_device_stops_with_a_message_and_keeps_the_log(
         if log.exists() and len(log.read_text().splitlines()) > 10:
             break
         time.sleep(0.05)
-    outputs = subprocess.run(["pactl", "list", "short", "source-outputs"], capture_output=True,
-                             text=True, timeout=10, check=True).stdout.split()  # fmt: skip
+    outputs = _source_outputs()
     assert outputs, "listen has no recording stream"
     subprocess.run(["pacmd", "kill-source-output", outputs[0]], timeout=10, check=True)
     stdout, stderr = listen.communicate(timeout=LISTEN_TIMEOUT_S)

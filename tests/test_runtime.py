@@ -314,12 +314,15 @@ def test_bad_audio_and_models_are_one_line_errors(
     assert result.exit_code == 0 and _csv(tmp_path / "t.csv").shape[0] >= 1
 
 
-def test_the_default_model_is_named_when_missing(speech_wav: Path, tmp_path: Path) -> None:
+def test_the_default_model_is_used_or_named_when_missing(
+    speech_wav: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from edge_affect import runtime  # noqa: PLC0415
 
-    if (runtime.BUNDLED_MODELS / runtime.DEFAULT_MODEL).exists():
-        pytest.skip("a bundled model exists")
-    result = runner.invoke(app, ["run", str(speech_wav), "--out", str(tmp_path / "x.csv")])
+    used = runner.invoke(app, ["run", str(speech_wav), "--out", str(tmp_path / "x.csv")])
+    assert used.exit_code == 0, used.output  # the bundled model
+    monkeypatch.setattr(runtime, "BUNDLED_MODELS", tmp_path / "an install without models")
+    result = runner.invoke(app, ["run", str(speech_wav), "--out", str(tmp_path / "y.csv")])
     assert result.exit_code == 2 and "no bundled model" in result.stderr
 
 

@@ -1,0 +1,464 @@
+"""``edge-affect bench``: speed, memory and stability of the device pipeline, with references
+measured in the same run.
+
+Everything runs on one core (onnxruntime intra/inter-op threads = 1) on real speech (an audio
+file, or espeak-ng speech generated on the spot):
+
+* streaming: per-hop latency (p50/p99) and RTF of VAD + in-graph frontend + model + CSV sink,
+  per model, with the model on every hop (``--no-gate``, the worst case) and gated;
+* file mode: the RTF of ``run`` (decode + the same pipeline, gate on);
+* a ``listen``-equivalent process (:mod:`edge_affect.bench_child`): start-up time to the first
+  reading and peak RSS, next to the RSS of its imports alone (the floor);
+* references: openSMILE eGeMAPSv02 low-level descriptors on the same audio (when the
+  ``opensmile`` package is installed) and the torch student on CPU (when torch and the
+  ``export`` package are there), each as a ratio;
+* ``--soak S``: S seconds of audio (the file re-read in a loop, as fast as possible) with RSS
+  growth, latency drift, dropped hops and rows logged.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import soundfile
+
+from edge_affect.audio import HOP_S, HOP_SAMPLES, SAMPLE_RATE
+from edge_affect.errors import EdgeAffectError, ToolMissingError
+from edge_affect.model import AffectModel
+from edge_affect.pipeline import Pipeline, PipelineSettings, run_stream
+from edge_affect.sinks import LogHeader, open_sink
+from edge_affect.sources import FileSource, SourceStats
+
+Int16Array = npt.NDArray[np.int16]
+
+SPEECH = (
+    ("en-us", "the weather was warm and the market was full of people this morning"),
+    ("en-gb", "I am not sure that we will finish the work before the evening, but we can try"),
+    ("en-us+f3", "what a wonderful surprise to see you here after all these years"),
+    ("en-gb+m3", "please stop shouting, I can hear you perfectly well from here"),
+)
+WARMUP_HOPS = 50
+TARGETS = {
+    "stream_p50_us": 120.0,
+    "stream_p99_us": 1000.0,
+    "stream_rtf": 0.003,
+    "file_rtf": 0.001,
+    "opensmile_ratio": 6.0,
+    "rss_mb": 60.0,
+    "startup_s": 0.5,
+    "soak_rss_growth_mb": 2.0,
+}
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    models: tuple[Path, ...]
+    audio: Path | None = None
+    seconds: float = 60.0
+    soak_s: float | None = None
+    process: bool = True  # the listen-equivalent child process
+    references: bool = True
+    work: Path | None = None  # where temporary logs and audio go (default: a temp folder)
+
+
+@dataclass
+class Clip:
+    pcm: Int16Array  # whole hops
+    description: str
+    path: Path  # a 16 kHz int16 WAV of ``pcm`` (for the file-mode and child runs)
+
+    @property
+    def seconds(self) -> float:
+        return float(self.pcm.shape[0]) / SAMPLE_RATE
+
+
+# --- audio ---------------------------------------------------------------------------------
+
+
+def _espeak_speech(work: Path) -> tuple[Int16Array, str]:
+    espeak = shutil.which("espeak-ng")
+    if espeak is None:
+        raise ToolMissingError(
+            "no --audio given and espeak-ng is not installed (apt-get install espeak-ng)"
+        )
+    parts = []
+    for voice, text in SPEECH:
+        wav = work / "phrase.wav"
+        subprocess.run([espeak, "-v", voice, "-w", str(wav), text], check=True, timeout=60)
+        parts.append(np.concatenate(list(FileSource(wav).hops())))
+        parts.append(np.zeros(SAMPLE_RATE // 2, dtype=np.int16))  # a pause between phrases
+    return np.concatenate(parts), "espeak-ng speech (4 voices)"
+
+
+def load_clip(audio: Path | None, seconds: float, work: Path) -> Clip:
+    """``seconds`` of speech as int16 hops (a file or espeak-ng, looped to length)."""
+    if audio is not None:
+        pcm = np.concatenate(list(FileSource(audio).hops()))
+        description = audio.name
+    else:
+        pcm, description = _espeak_speech(work)
+    n_hops = max(1, round(seconds / HOP_S))
+    repeats = -(-n_hops * HOP_SAMPLES // pcm.shape[0])
+    looped = np.tile(pcm, repeats)[: n_hops * HOP_SAMPLES]
+    path = work / "bench_speech.wav"
+    soundfile.write(path, looped, SAMPLE_RATE, subtype="PCM_16")
+    return Clip(looped, f"{description}, {n_hops * HOP_S:.0f} s", path)
+
+
+# --- measurements --------------------------------------------------------------------------
+
+
+def _percentiles(latencies_s: list[float]) -> dict[str, float]:
+    us = np.asarray(latencies_s) * 1e6
+    return {
+        "p50_us": round(float(np.percentile(us, 50)), 1),
+        "p99_us": round(float(np.percentile(us, 99)), 1),
+        "mean_us": round(float(us.mean()), 1),
+        "max_us": round(float(us.max()), 1),
+    }
+
+
+def streaming(model_path: Path, clip: Clip, gate: bool, work: Path) -> dict[str, Any]:
+    """Per-hop latency of pipeline + CSV sink, one hop at a time, and the loop's RTF."""
+    model = AffectModel(model_path, threads=1)
+    pipeline = Pipeline(model, PipelineSettings(gate=gate))
+    hops = clip.pcm.reshape(-1, HOP_SAMPLES)
+    for hop in hops[:WARMUP_HOPS]:
+        pipeline.process(hop)
+    pipeline.reset()
+    sink = open_sink(work / "stream.csv", "csv", LogHeader.now("bench", {}), overwrite=True)
+    latencies: list[float] = []
+    clock = time.perf_counter
+    started = clock()
+    for hop in hops:
+        t0 = clock()
+        sink.write(pipeline.process(hop))
+        latencies.append(clock() - t0)
+    wall = clock() - started
+    sink.close()
+    return {
+        "model": model_path.name,
+        "mode": model.contract.mode,
+        "precision": model.contract.precision,
+        "gate": gate,
+        "hops": int(hops.shape[0]),
+        "rtf": round(wall / clip.seconds, 6),
+        **_percentiles(latencies),
+    }
+
+
+def file_mode(model_path: Path, clip: Clip, work: Path) -> dict[str, Any]:
+    """``run`` on the clip's WAV: decode + the pipeline (gate on) + CSV, as fast as possible."""
+    model = AffectModel(model_path, threads=1)
+    source = FileSource(clip.path)
+    sink = open_sink(work / "file.csv", "csv", LogHeader.now("bench", {}), overwrite=True)
+    summary = run_stream(source, Pipeline(model), [sink])
+    sink.close()
+    return {"model": model_path.name, "rtf": round(summary.rtf, 6), "hops": summary.hops}
+
+
+def _child(model: Path, clip: Clip, work: Path, imports_only: bool) -> dict[str, Any]:
+    seconds = min(clip.seconds, 3.0)
+    args = [sys.executable, "-m", "edge_affect.bench_child", str(model), str(clip.path),
+            str(seconds), str(work / "child.csv")]  # fmt: skip
+    started = time.time()
+    result = subprocess.run(
+        [*args, "--imports-only"] if imports_only else args,
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise EdgeAffectError(f"the listen-equivalent process failed: {result.stderr.strip()}")
+    payload: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    if not imports_only and payload.get("first_reading_wall"):
+        payload["startup_s"] = round(payload["first_reading_wall"] - started, 3)
+    return payload
+
+
+def listen_process(model: Path, clip: Clip, work: Path) -> dict[str, Any]:
+    floor = _child(model, clip, work, imports_only=True)
+    run = _child(model, clip, work, imports_only=False)
+    return {
+        "model": model.name,
+        "startup_s": run.get("startup_s"),
+        "peak_rss_mb": round(run["peak_rss_kb"] / 1024, 1) if run.get("peak_rss_kb") else None,
+        "imports_rss_mb": round(floor["imports_rss_kb"] / 1024, 1)
+        if floor.get("imports_rss_kb")
+        else None,
+        "portaudio": run["portaudio"],
+    }
+
+
+def opensmile_reference(clip: Clip) -> dict[str, Any] | None:
+    """openSMILE eGeMAPSv02 low-level descriptors on the same audio (optional package)."""
+    try:
+        opensmile = importlib.import_module("opensmile")
+    except ImportError:
+        return None
+    smile = opensmile.Smile(
+        feature_set=opensmile.FeatureSet.eGeMAPSv02,
+        feature_level=opensmile.FeatureLevel.LowLevelDescriptors,
+    )
+    signal = clip.pcm.astype(np.float32) / 32768.0
+    smile.process_signal(signal[:SAMPLE_RATE], SAMPLE_RATE)  # warm-up
+    started = time.perf_counter()
+    frames = smile.process_signal(signal, SAMPLE_RATE)
+    wall = time.perf_counter() - started
+    return {
+        "rtf": round(wall / clip.seconds, 6),
+        "frames": len(frames),
+        "version": opensmile.__version__,
+    }
+
+
+def torch_reference(clip: Clip) -> dict[str, Any] | None:
+    """The torch student (default size) stepped hop by hop on one CPU thread (host only)."""
+    try:
+        module = importlib.import_module("export.bench_torch")
+    except ImportError:
+        return None
+    result: dict[str, Any] = module.step_latency(clip.pcm.reshape(-1, HOP_SAMPLES))
+    return result
+
+
+def machine() -> dict[str, Any]:
+    import onnxruntime  # noqa: PLC0415
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            names = [
+                line.split(":", 1)[1].strip() for line in info if line.startswith("model name")
+            ]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "onnxruntime": onnxruntime.__version__,
+        "numpy": np.__version__,
+    }
+
+
+# --- soak ----------------------------------------------------------------------------------
+
+
+class LoopingFile:
+    """The file source, re-opened whenever it ends, until ``total_hops`` hops were given."""
+
+    description = "looping file"
+
+    def __init__(self, path: Path, total_hops: int) -> None:
+        self.path = path
+        self.total_hops = total_hops
+        self.stats = SourceStats()
+        self.given = 0
+
+    def hops(self) -> Iterator[Int16Array]:
+        while self.given < self.total_hops:
+            source = FileSource(self.path)
+            try:
+                for hop in source.hops():
+                    if self.given >= self.total_hops:
+                        return
+                    self.given += 1
+                    yield hop
+            finally:
+                source.close()
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class SoakProbe:
+    """Samples RSS and the latency median once per minute of audio."""
+
+    hops_per_sample: int = round(60 / HOP_S)
+    rss_mb: list[float] = field(default_factory=list)
+    medians_us: list[float] = field(default_factory=list)
+    _window: list[float] = field(default_factory=list)
+
+    def write(self, reading: Any) -> None:
+        self._window.append(reading.latency_s)
+        if len(self._window) >= self.hops_per_sample:
+            self.medians_us.append(float(np.median(self._window)) * 1e6)
+            self._window.clear()
+            self.rss_mb.append(_rss_mb())
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def soak(model_path: Path, clip: Clip, seconds: float, work: Path) -> dict[str, Any]:
+    """``seconds`` of audio through the pipeline (gate on) into a CSV log, as fast as possible."""
+    total_hops = round(seconds / HOP_S)
+    source = LoopingFile(clip.path, total_hops)
+    probe = SoakProbe()
+    sink = open_sink(work / "soak.csv", "csv", LogHeader.now("soak", {}), overwrite=True)
+    summary = run_stream(source, Pipeline(AffectModel(model_path, threads=1)), [sink, probe])
+    sink.close()
+    rss, medians = probe.rss_mb, probe.medians_us
+    return {
+        "model": model_path.name,
+        "audio_s": round(summary.audio_s, 1),
+        "wall_s": round(summary.wall_s, 1),
+        "hops": summary.hops,
+        "rows_logged": sink.rows_written,
+        "dropped_hops": source.given - summary.hops,
+        "rss_first_minute_mb": round(rss[0], 1) if rss else None,
+        "rss_growth_mb": round(max(rss) - rss[0], 2) if rss else None,
+        "latency_p50_first_minute_us": round(medians[0], 1) if medians else None,
+        "latency_p50_last_minute_us": round(medians[-1], 1) if medians else None,
+        "latency_drift": round(medians[-1] / medians[0], 3) if medians else None,
+        "minutes": len(medians),
+    }
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+def run_bench(options: BenchOptions) -> dict[str, Any]:
+    if not options.models:
+        raise EdgeAffectError("no model to benchmark: pass --model (or install a bundled model)")
+    for model in options.models:
+        AffectModel(model)  # a missing file or a wrong contract fails before any measurement
+    with tempfile.TemporaryDirectory(prefix="edge-affect-bench-") as tmp:
+        work = options.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        clip = load_clip(options.audio, options.seconds, work)
+        report: dict[str, Any] = {
+            "audio": clip.description,
+            "seconds": round(clip.seconds, 2),
+            "machine": machine(),
+            "sizes": {m.name: m.stat().st_size for m in options.models},
+            "streaming": [
+                streaming(m, clip, gate, work) for m in options.models for gate in (False, True)
+            ],
+            "file_mode": [file_mode(m, clip, work) for m in options.models],
+        }
+        primary = options.models[0]
+        if options.process:
+            report["listen_process"] = listen_process(primary, clip, work)
+        if options.references:
+            report["opensmile"] = opensmile_reference(clip)
+            report["torch"] = torch_reference(clip)
+        if options.soak_s:
+            report["soak"] = soak(primary, clip, options.soak_s, work)
+        report["targets"] = check_targets(report)
+    return report
+
+
+def _primary_stream(report: dict[str, Any]) -> dict[str, Any]:
+    return next(s for s in report["streaming"] if not s["gate"])
+
+
+def check_targets(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The issue's targets for the first model, measured value and met/missed."""
+    stream = _primary_stream(report)
+    checks = {
+        "streaming p50 per hop <= 120 us": (stream["p50_us"], TARGETS["stream_p50_us"]),
+        "streaming p99 per hop <= 1 ms": (stream["p99_us"], TARGETS["stream_p99_us"]),
+        "streaming RTF <= 0.003": (stream["rtf"], TARGETS["stream_rtf"]),
+        "file mode RTF <= 0.001": (report["file_mode"][0]["rtf"], TARGETS["file_rtf"]),
+    }
+    smile = report.get("opensmile")
+    if smile:
+        checks["faster than openSMILE eGeMAPS >= 6x"] = (
+            smile["rtf"] / stream["rtf"], TARGETS["opensmile_ratio"],
+        )  # fmt: skip
+    process = report.get("listen_process")
+    if process and process.get("peak_rss_mb"):
+        checks["listen peak RSS <= 60 MB"] = (process["peak_rss_mb"], TARGETS["rss_mb"])
+        checks["first reading <= 0.5 s"] = (process["startup_s"], TARGETS["startup_s"])
+    soaked = report.get("soak")
+    if soaked and soaked["rss_growth_mb"] is not None:
+        checks["soak RSS growth < 2 MB"] = (soaked["rss_growth_mb"], TARGETS["soak_rss_growth_mb"])
+        checks["soak dropped hops == 0"] = (soaked["dropped_hops"], 0)
+        checks["soak rows logged == hops"] = (soaked["hops"] - soaked["rows_logged"], 0)
+    out = {}
+    for name, (value, limit) in checks.items():
+        met = value >= limit if name.startswith("faster") else value <= limit
+        out[name] = {"value": value, "limit": limit, "met": bool(met)}
+    return out
+
+
+def format_bench(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    lines = [
+        f"edge-affect bench: {report['audio']}; {m['cpu']} ({m['cores']} cores), "
+        f"onnxruntime {m['onnxruntime']}, 1 thread",
+        "",
+        f"{'streaming (VAD + model + CSV)':34s} {'mode':7s} {'gate':5s} {'p50':>8s} {'p99':>8s} "
+        f"{'RTF':>9s}",
+    ]
+    for s in report["streaming"]:
+        lines.append(
+            f"{s['model']:34s} {s['mode']:7s} {'on' if s['gate'] else 'off':5s} "
+            f"{s['p50_us']:>6.0f}us {s['p99_us']:>6.0f}us {s['rtf']:>9.5f}"
+        )
+    lines.append("")
+    for f in report["file_mode"]:
+        size = report["sizes"][f["model"]] / 1000
+        lines.append(f"file mode (run) {f['model']}: RTF {f['rtf']:.5f}; file {size:.1f} KB")
+    process = report.get("listen_process")
+    if process:
+        lines.append(
+            f"listen-equivalent process: first reading {process['startup_s']} s, peak RSS "
+            f"{process['peak_rss_mb']} MB (imports alone: {process['imports_rss_mb']} MB)"
+        )
+    lines += _reference_lines(report)
+    soaked = report.get("soak")
+    if soaked:
+        lines.append(
+            f"soak: {soaked['audio_s']:.0f} s of audio in {soaked['wall_s']:.0f} s; RSS growth "
+            f"{soaked['rss_growth_mb']} MB; p50 first/last minute "
+            f"{soaked['latency_p50_first_minute_us']}/{soaked['latency_p50_last_minute_us']} us; "
+            f"dropped {soaked['dropped_hops']}; rows {soaked['rows_logged']} of {soaked['hops']}"
+        )
+    lines += ["", "targets:"]
+    for name, check in report["targets"].items():
+        lines.append(f"  {name:40s} {check['value']:<10.4g} {'met' if check['met'] else 'MISSED'}")
+    return "\n".join(lines)
+
+
+def _reference_lines(report: dict[str, Any]) -> list[str]:
+    stream = _primary_stream(report)
+    lines = []
+    smile = report.get("opensmile")
+    if smile:
+        lines.append(
+            f"reference openSMILE {smile['version']} eGeMAPSv02 LLDs: RTF {smile['rtf']:.5f} "
+            f"({smile['rtf'] / stream['rtf']:.1f}x the streaming pipeline's RTF)"
+        )
+    elif "opensmile" in report:
+        lines.append("reference openSMILE: not installed (pip install 'edge-affect[bench]')")
+    torch_ref = report.get("torch")
+    if torch_ref:
+        lines.append(
+            f"reference torch {torch_ref['torch']} student step (1 thread): p50 "
+            f"{torch_ref['p50_us']:.0f} us ({torch_ref['p50_us'] / stream['p50_us']:.1f}x the "
+            f"ONNX pipeline's p50)"
+        )
+    elif "torch" in report:
+        lines.append("reference torch: not installed (host only)")
+    return lines

@@ -1,0 +1,70 @@
+"""A ``listen``-equivalent process for ``edge-affect bench``: start-up time and peak RSS.
+
+It imports what ``listen`` imports (the CLI, the runtime, sounddevice/PortAudio), loads the
+model, and streams an audio file paced in real time through the same pipeline into a CSV log,
+the file standing in for the microphone. It prints one JSON line: the wall-clock time of its
+first reading, the peak RSS (``VmHWM``) and, with ``--imports-only``, the RSS after the imports
+alone (the floor that Python, numpy, onnxruntime and PortAudio set).
+
+``python -m edge_affect.bench_child MODEL AUDIO SECONDS LOG [--imports-only]``
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+
+def _status_kb(field: str) -> int | None:
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def main(argv: list[str]) -> None:
+    model_path, audio, seconds, log = argv[0], argv[1], float(argv[2]), argv[3]
+    from pathlib import Path  # noqa: PLC0415 - the imports are what this process measures
+
+    import edge_affect.cli  # noqa: PLC0415
+    import edge_affect.runtime  # noqa: F401, PLC0415
+    from edge_affect import sources  # noqa: PLC0415
+    from edge_affect.model import AffectModel  # noqa: PLC0415
+    from edge_affect.pipeline import Pipeline  # noqa: PLC0415
+    from edge_affect.sinks import LogHeader, open_sink  # noqa: PLC0415
+
+    portaudio = True
+    try:
+        sources._sounddevice()
+    except sources.DeviceError:
+        portaudio = False
+    result: dict[str, object] = {"portaudio": portaudio, "imports_rss_kb": _status_kb("VmRSS")}
+    if "--imports-only" in argv:
+        print(json.dumps(result))
+        return
+    model = AffectModel(model_path, threads=1)
+    source = sources.FileSource(audio, realtime=True)
+    pipeline = Pipeline(model)
+    sink = open_sink(Path(log), "csv", LogHeader.now(source.description, {}), overwrite=True)
+    first: float | None = None
+    hops = 0
+    for hop in source.hops():
+        sink.write(pipeline.process(hop))
+        hops += 1
+        if first is None:
+            first = time.time()
+        if hops * 0.04 >= seconds:
+            break
+    source.close()
+    sink.close()
+    result.update({"first_reading_wall": first, "hops": hops, "peak_rss_kb": _status_kb("VmHWM")})
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,95 @@
+"""`edge-affect bench` runs end to end on real models and real speech, with a short soak.
+
+The figures themselves are not asserted (the machines are noisy; the targets live in the
+report, met or missed); what is asserted is that every measurement ran, is consistent with
+its inputs, and that the soak's invariants hold: no dropped hop, one logged row per hop, and
+RSS flat.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from edge_affect.bench import BenchOptions, check_targets, run_bench
+from edge_affect.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def report(exported_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict:
+    models = (exported_models["stream_int8"], exported_models["window"])
+    options = BenchOptions(models=models, seconds=4.0, soak_s=120.0,
+                           work=tmp_path_factory.mktemp("bench"))  # fmt: skip
+    return run_bench(options)
+
+
+def test_every_measurement_ran(report: dict, exported_models: dict[str, Path]) -> None:
+    assert report["seconds"] == 4.0 and "espeak-ng" in report["audio"]
+    streaming = report["streaming"]
+    assert [(s["mode"], s["gate"]) for s in streaming] == [
+        ("stream", False), ("stream", True), ("window", False), ("window", True),
+    ]  # fmt: skip
+    for s in streaming:
+        assert s["hops"] == 100 and 0 < s["p50_us"] <= s["p99_us"] <= s["max_us"]
+        assert s["rtf"] > 0
+    assert [f["hops"] for f in report["file_mode"]] == [100, 100]
+    sizes = report["sizes"]
+    assert (
+        sizes[exported_models["stream_int8"].name] == exported_models["stream_int8"].stat().st_size
+    )
+    process = report["listen_process"]
+    assert process["portaudio"] is True  # imported like listen does
+    assert 0 < process["startup_s"] < 30
+    assert process["imports_rss_mb"] < process["peak_rss_mb"] < 1000
+
+
+def test_the_soak_keeps_every_hop_and_a_flat_rss(report: dict) -> None:
+    soak = report["soak"]
+    assert soak["hops"] == 3000 and soak["audio_s"] == 120.0
+    assert soak["dropped_hops"] == 0
+    assert soak["rows_logged"] == soak["hops"]
+    assert soak["minutes"] == 2
+    assert soak["rss_growth_mb"] < 2.0
+    targets = report["targets"]
+    assert targets["soak dropped hops == 0"]["met"] and targets["soak rows logged == hops"]["met"]
+
+
+def test_references_are_ratios_in_the_same_run(report: dict) -> None:
+    torch_ref = report["torch"]
+    assert torch_ref is not None and torch_ref["p50_us"] > 0  # torch is installed on the host
+    if report["opensmile"] is not None:
+        assert report["opensmile"]["rtf"] > 0
+        assert "faster than openSMILE eGeMAPS >= 6x" in report["targets"]
+
+
+def test_targets_compare_in_the_right_direction() -> None:
+    report = {
+        "streaming": [{"gate": False, "p50_us": 100.0, "p99_us": 2000.0, "rtf": 0.002}],
+        "file_mode": [{"rtf": 0.0005}],
+        "opensmile": {"rtf": 0.018},
+    }
+    checks = check_targets(report)
+    assert checks["streaming p50 per hop <= 120 us"]["met"]
+    assert not checks["streaming p99 per hop <= 1 ms"]["met"]
+    assert checks["faster than openSMILE eGeMAPS >= 6x"]["met"]  # 9x
+    assert checks["file mode RTF <= 0.001"]["met"]
+
+
+def test_bench_cli_prints_a_table_and_writes_json(
+    exported_models: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "bench.json"
+    model = str(exported_models["stream"])
+    args = ["--seconds", "2", "--no-process", "--no-references", "--out", str(out)]
+    result = runner.invoke(app, ["bench", "--model", model, *args])
+    assert result.exit_code == 0, result.output
+    assert "streaming (VAD + model + CSV)" in result.stdout and "targets:" in result.stdout
+    saved = json.loads(out.read_text())
+    assert saved["streaming"][0]["model"] == exported_models["stream"].name
+    bad = runner.invoke(app, ["bench", "--model", str(tmp_path / "none.onnx")])
+    assert bad.exit_code == 2 and "no such model file" in bad.stderr
