@@ -268,10 +268,33 @@ def _method_section(f: dict[str, Any]) -> list[str]:
         f"Training, the `full` experiment preset: AdamW, lr {args['lr']:g}, batches of "
         f"{args['batch_size']} × {args['chunk_s']:g} s chunks, at most {args['epochs']} epochs "
         f"with early stopping on dev CCC (patience {args['patience']}; best epoch "
-        f"{f['transfer']['best_epoch']}), seed {args['seed']}, CPU, label delay "
-        f"{args['label_delay_s']:g} s. The baseline student is the same network trained on the "
-        f"task loss only (best epoch {f['baseline']['best_epoch']}).",
+        f"{f['transfer']['best_epoch']}), seed {args['seed']}, CPU with one torch thread, "
+        f"label delay {args['label_delay_s']:g} s. The baseline student is the same network "
+        f"trained on the task loss only (best epoch {f['baseline']['best_epoch']}).",
     ]
+
+
+EXPERIMENT = Path(__file__).resolve().parents[1] / "docs" / "results" / "transfer-avec.json"
+
+
+def _experiment_check(f: dict[str, Any]) -> str:
+    """Whether the two students' torch scores equal seed 0 of the recorded experiment."""
+    if not EXPERIMENT.is_file():
+        return ""
+    methods = json.loads(EXPERIMENT.read_text())["methods"]
+    same = []
+    for method in ("transfer", "baseline"):
+        seed0 = next(r for r in methods[method]["per_seed"] if r["seed"] == 0)["ccc"]
+        ours = f[method]["ccc"]
+        same.append(all(
+            round(seed0[s][d], 4) == round(ours[s][d], 4) for s in SPLITS for d in LABEL_NAMES
+        ))  # fmt: skip
+    if all(same):
+        return (
+            "Both students' torch scores equal seed 0 of the recorded five-seed experiment "
+            "(`docs/results/transfer-avec.json`) to four decimals: the build reproduces it. "
+        )
+    return "The torch scores differ from seed 0 of the recorded experiment. "
 
 
 def _results_section(f: dict[str, Any]) -> list[str]:
@@ -289,7 +312,8 @@ def _results_section(f: dict[str, Any]) -> list[str]:
         f"max |error| {drift['max_abs_error']:.4f}, CCC drop {drift['ccc_drop']['arousal']:+.4f} "
         f"/ {drift['ccc_drop']['valence']:+.4f}.",
         "",
-        "One seed is not a comparison of methods: the five-seed means of this setting are in "
+        _experiment_check(f) + "One seed is not a comparison of methods: the five-seed means of "
+        "this setting are in "
         "[docs/results/transfer-avec.md](../../docs/results/transfer-avec.md).",
     ]
 
@@ -381,10 +405,17 @@ def render(f: dict[str, Any]) -> str:
         "```",
         "",
         "It generates the corpus, trains the teacher and both students, exports and scores them, "
-        "cuts the demo clip and writes this card. Training on CPU is deterministic for a given "
-        "code version (`tests/test_training.py`), so a re-run gives these numbers; the ONNX "
-        "files also record their `created` time and `source_commit` (this build: "
-        f"`{contract.source_commit}`; `+dirty`: the tree had uncommitted changes).",
+        "cuts the demo clip and writes this card. Training runs on the CPU with one torch "
+        "thread (`OMP_NUM_THREADS=1`; with a thread per core two runs of one student differed, "
+        "with one they gave bit-identical weights), so on the same code a re-run gives these "
+        "numbers. The ONNX files also record their `created` time and `source_commit` (this "
+        f"build: `{contract.source_commit}`"
+        + (
+            "; `+dirty`: the tree had uncommitted changes"
+            if "+dirty" in contract.source_commit
+            else ""
+        )
+        + ").",
         "",
     ]
     return "\n".join(_wrap(line) for line in lines)
