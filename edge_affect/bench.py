@@ -359,11 +359,11 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
         primary = options.models[0]
         if options.process:
             report["listen_process"] = listen_process(primary, clip, work)
+        if options.soak_s:  # before the references load torch / openSMILE into this process
+            report["soak"] = soak(primary, clip, options.soak_s, work)
         if options.references:
             report["opensmile"] = opensmile_reference(clip)
             report["torch"] = torch_reference(clip)
-        if options.soak_s:
-            report["soak"] = soak(primary, clip, options.soak_s, work)
         report["targets"] = check_targets(report)
     return report
 
