@@ -20,7 +20,7 @@ import torch
 
 from edge_affect.errors import EdgeAffectError
 from train.data.mosi import open_mosi
-from train.experiment import _machine, _mean_std
+from train.experiment import ExperimentPreset, _machine, _mean_std
 from train.losses import AlignKind
 from train.models import ENCODER_KINDS, EncoderConfig, EncoderKind
 from train.mosi_metrics import METRICS
@@ -43,12 +43,7 @@ from train.transfer import METHODS, Method, TransferConfig
 Log = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class MosiPreset:
-    name: str
-    teacher_encoder: EncoderConfig
-    student_encoder: EncoderConfig
-    train: TrainConfig
+MosiPreset = ExperimentPreset  # the same fields; MOSI's presets differ only in values
 
 
 PRESETS: dict[str, MosiPreset] = {
