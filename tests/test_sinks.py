@@ -274,7 +274,7 @@ def test_rotation_by_size_splits_between_rows(tmp_path: Path, fmt: str) -> None:
         assert part.n_rows > 0
         assert_rows([path], part.n_rows, start=start)
         if fmt != "csv":
-            assert part.header is not None
+            assert part.header is not None and part.header["format"] == "edge-affect-log/1"
             assert part.header["file_index"] == index
             assert part.header["first_time"] == pytest.approx(start * 0.04)
         if fmt == "arff":
