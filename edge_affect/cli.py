@@ -19,6 +19,7 @@ import typer
 from typer.core import TyperGroup
 
 from edge_affect import __version__, cli_bench, cli_demo, cli_runtime
+from edge_affect.cpu import cpu_line, describe_cpu, int8_warning
 from edge_affect.errors import EdgeAffectError, ToolMissingError
 
 
@@ -306,7 +307,7 @@ def export_model(
     checkpoint: Annotated[Path, typer.Argument(help="A student checkpoint (checkpoint.pt).")],
     out: Annotated[Path, typer.Option(help="The fp32 ONNX file to write (NAME.onnx).")],
     int8: Annotated[
-        bool, typer.Option("--int8", help="Also write NAME.int8.onnx (dynamic int8).")
+        bool, typer.Option("--int8", help="Also write NAME.int8.onnx (dynamic u8u8 int8).")
     ] = False,
     mode: Annotated[
         str | None,
@@ -323,6 +324,15 @@ def export_model(
         Path | None,
         typer.Option(help="Corpus whose train audio calibrates static QDQ int8 (implies --int8)."),
     ] = None,
+    int8_scheme: Annotated[
+        str | None,
+        typer.Option(
+            "--int8-scheme",
+            help="int8 scheme (implies --int8): u8u8 (default), u8u8-per-channel, u8s8, "
+            "u8s8-reduce-range, u8s8-per-channel-reduce-range, static-u8u8 (default with "
+            "--calibration), static-u8s8. See docs/export.md.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Student checkpoint -> ONNX fp32 (+ int8) with its contract and a parity report."""
@@ -331,7 +341,12 @@ def export_model(
     exporter = load_host_module("export.exporter", "export")
     report_module = load_host_module("export.report", "export")
     options = exporter.ExportOptions(
-        mode=mode, window_s=window_s, int8=int8, data=data, calibration=calibration
+        mode=mode,
+        window_s=window_s,
+        int8=int8,
+        data=data,
+        calibration=calibration,
+        int8_scheme=int8_scheme,
     )
     report = exporter.export_student(checkpoint, out, options)
     if as_json:
@@ -358,7 +373,12 @@ def info(
             for key, value in contract.to_metadata().items()
         })  # fmt: skip
         return
-    rows = loaded.contract.summary()
+    contract = loaded.contract
+    cpu = describe_cpu()
+    rows = [*contract.summary(), ("this CPU", cpu_line(cpu))]
+    warning = int8_warning(contract.precision, contract.quantization, cpu)
+    if warning:
+        rows.append(("warning", warning))
     width = max(len(k) for k, _ in rows)
     typer.echo(f"{model} ({model.stat().st_size / 1000:.1f} KB)")
     for key, value in rows:

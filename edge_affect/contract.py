@@ -19,6 +19,9 @@ Version 1 keys (all required unless marked):
 ``labels``             ``arousal,valence`` (output order)
 ``states``             JSON list of ``{input, output, shape, dtype}`` (stream mode)
 ``precision``          ``fp32``, ``int8-dynamic`` or ``int8-static``
+``quantization``       JSON: the int8 scheme (activation and weight types, granularity,
+                       reduce_range, calibration, quantized ops); ``null`` for fp32.
+                       Optional: files exported before it was recorded read as unknown
 ``frontend``           JSON of the in-graph log-mel settings
 ``model``              JSON: encoder kind, sizes, parameter count
 ``training``           JSON: corpus, transfer method, training options
@@ -83,6 +86,7 @@ class Contract:
     model: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     dev_ccc: dict[str, Any] | None = None
+    quantization: dict[str, Any] | None = None
     created: str = ""
     source_commit: str = "unknown"
 
@@ -112,6 +116,7 @@ class Contract:
             "model": self.model,
             "training": self.training,
             "dev_ccc": self.dev_ccc,
+            "quantization": self.quantization,
         }
         return {
             **{PREFIX + k: v for k, v in plain.items()},
@@ -147,6 +152,7 @@ class Contract:
             model=reader.json_dict("model"),
             training=reader.json_dict("training"),
             dev_ccc=reader.json_optional_dict("dev_ccc"),
+            quantization=reader.json_optional_dict("quantization", missing_ok=True),
             created=reader.text("created"),
             source_commit=reader.text("source_commit"),
         )
@@ -182,6 +188,7 @@ class Contract:
             ("contract", str(self.version)),
             ("mode", self.mode + (f" (window {self.window_s:g} s)" if self.window_samples else "")),
             ("precision", self.precision),
+            *self._quantization_rows(),
             (
                 "input",
                 f"{self.pcm_input}: {self.pcm_dtype} PCM, {self.sample_rate} Hz mono, "
@@ -214,6 +221,19 @@ class Contract:
             )
         rows += [("created", self.created), ("source commit", self.source_commit)]
         return rows
+
+    def _quantization_rows(self) -> list[tuple[str, str]]:
+        if self.precision == "fp32":
+            return []
+        q = self.quantization
+        if not q:
+            return [("int8 scheme", "not recorded (exported before schemes were recorded)")]
+        text = (
+            f"{q.get('scheme')}: {q.get('activations')} activations x {q.get('weights')} "
+            f"weights, {q.get('granularity')}, reduce_range {q.get('reduce_range')}, "
+            f"{q.get('calibration')}"
+        )
+        return [("int8 scheme", text)]
 
 
 class _Reader:
@@ -262,7 +282,9 @@ class _Reader:
             raise ContractError(f"{self.origin}: contract key {PREFIX + key!r} is not an object")
         return value
 
-    def json_optional_dict(self, key: str) -> dict[str, Any] | None:
+    def json_optional_dict(self, key: str, *, missing_ok: bool = False) -> dict[str, Any] | None:
+        if missing_ok and PREFIX + key not in self.props:
+            return None
         value = self._json(key)
         if value is not None and not isinstance(value, dict):
             raise ContractError(f"{self.origin}: contract key {PREFIX + key!r} is not an object")

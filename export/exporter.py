@@ -26,18 +26,20 @@ import torch
 
 from edge_affect.audio import HOP_SAMPLES, LABEL_RATE_HZ, SAMPLE_RATE
 from edge_affect.contract import Contract, Mode, StateSpec
+from edge_affect.cpu import describe_cpu
 from edge_affect.errors import EdgeAffectError
 from edge_affect.model import AffectModel
 from export import parity
 from export.graphs import StreamGraph, WindowGraph, example_window
 from export.onnx_graph import (
     compact_frontend,
+    compact_names,
     gemm_to_matmul,
     name_constants,
     set_metadata,
     strip_debug_info,
 )
-from export.quantize import quantize
+from export.quantize import DEFAULT_SCHEME, DEFAULT_STATIC_SCHEME, quantize, scheme_named
 from export.report import check_targets, write_report
 from train.checkpoint import build_student, load_checkpoint
 from train.data.avec import AvecCorpus
@@ -55,6 +57,7 @@ class ExportOptions:
     int8: bool = False
     data: Path | None = None  # corpus whose dev split the report scores
     calibration: Path | None = None  # corpus for static int8 (implies --int8)
+    int8_scheme: str | None = None  # None: u8u8 (static-u8u8 with calibration); see quantize
     parity_hops: int = 750  # 30 s of speech for torch vs ONNX
     latency_hops: int = 1000
     dev_max_s: float | None = None  # cap per dev session (window mode is O(W) per hop)
@@ -254,6 +257,9 @@ def export_student(checkpoint_path: Path, out: Path, options: ExportOptions) -> 
     if out.suffix != ".onnx":
         raise EdgeAffectError(f"--out {out}: the model file name must end in .onnx")
     started = time.perf_counter()
+    scheme = scheme_named(options.int8_scheme or _default_scheme(options))
+    if scheme.static and not options.calibration:
+        raise EdgeAffectError(f"--int8-scheme {scheme.name} needs --calibration CORPUS")
     # open the corpora first: a wrong path fails before anything is written
     corpus = AvecCorpus(options.data) if options.data else None
     clips = _calibration_clips(options.calibration) if options.calibration else None
@@ -268,20 +274,28 @@ def export_student(checkpoint_path: Path, out: Path, options: ExportOptions) -> 
     contract = _contract(checkpoint, student, mode, window_samples)
     _save(model, contract, out)
     files = {"fp32": out}
-    if options.int8 or options.calibration:
+    if options.int8 or options.calibration or options.int8_scheme:
         files["int8"] = int8_path(out)
-        precision = quantize(out, files["int8"], clips)
+        quantize(out, files["int8"], scheme, clips if scheme.static else None)
         quantized = onnx.load(str(files["int8"]))
-        _save(quantized, replace(contract, precision=precision), files["int8"])
+        compact_names(quantized)
+        int8_contract = replace(contract, precision=scheme.precision, quantization=scheme.to_dict())
+        _save(quantized, int8_contract, files["int8"])
     export_s = time.perf_counter() - started
     report = _measure(student, files, options, corpus)
     report["export_s"] = round(export_s, 2)
+    if "int8" in files:
+        report["int8_scheme"] = scheme.to_dict()
     report["checkpoint"] = checkpoint_path.name
     _store_dev_ccc(files, report)
     report["targets"] = check_targets(report)
     report["total_s"] = round(time.perf_counter() - started, 2)
     write_report(report, report_path(out))
     return report
+
+
+def _default_scheme(options: ExportOptions) -> str:
+    return DEFAULT_STATIC_SCHEME if options.calibration else DEFAULT_SCHEME
 
 
 def _measure(
@@ -306,6 +320,7 @@ def _measure(
         },
         "latency_audio": clip.source,
         "threads": 1,
+        "cpu": describe_cpu(),
     }
     if "int8" in models:
         sizes = report["files"]

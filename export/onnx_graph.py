@@ -231,6 +231,33 @@ def strip_debug_info(model: onnx.ModelProto) -> None:
     model.graph.doc_string = ""
 
 
+_SUBGRAPH_ATTRIBUTES = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+
+
+def compact_names(model: onnx.ModelProto) -> None:
+    """Rename nodes to ``<op><i>`` and intermediate tensors to ``t<i>``: the quantizer's long
+    generated names are several KB of an 80 KB int8 file. What a reader or a check looks for
+    keeps its name: graph inputs and outputs (the contract), initializers (the weights) and
+    the frontend's generator nodes with their outputs. The graph has no subgraphs to follow."""
+    graph = model.graph
+    if any(a.type in _SUBGRAPH_ATTRIBUTES for node in graph.node for a in node.attribute):
+        raise ValueError("compact_names does not follow subgraphs")
+    keep = {v.name for v in graph.input} | {v.name for v in graph.output} | {""}
+    keep |= {i.name for i in graph.initializer}
+    keep |= {o for n in graph.node if n.name.startswith(GENERATOR_PREFIX) for o in n.output}
+    renamed: dict[str, str] = {}
+
+    def short(name: str) -> str:
+        return name if name in keep else renamed.setdefault(name, f"t{len(renamed)}")
+
+    for i, node in enumerate(graph.node):
+        if not node.name.startswith(GENERATOR_PREFIX):
+            node.name = f"{node.op_type}{i}"
+        node.input[:] = [short(n) for n in node.input]
+        node.output[:] = [short(n) for n in node.output]
+    del graph.value_info[:]
+
+
 def set_metadata(model: onnx.ModelProto, props: dict[str, str]) -> None:
     """Replace the ``metadata_props`` entries whose keys are in ``props``."""
     kept = [p for p in model.metadata_props if p.key not in props]

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_affect.audio import LABEL_NAMES
+from edge_affect.cpu import cpu_line
 
 #: Issue targets for the default-size causal (stream) student.
 TARGETS = {
@@ -62,6 +63,9 @@ def format_report(report: dict[str, Any]) -> str:
         f"export of {report['checkpoint']} ({report['mode']} mode{window}) "
         f"in {report['export_s']:.1f} s; report measured in "
         f"{report['total_s'] - report['export_s']:.1f} s",
+        f"measured on {cpu_line(report['cpu'])}: the int8 figures hold for this kernel "
+        "class (docs/export.md has the others)",
+        *_scheme_lines(report),
         "",
         f"{'file':28s} {'size':>10s} {'int8 weights':>13s} {'p50/hop':>10s} {'p99/hop':>10s}",
     ]
@@ -91,6 +95,16 @@ def format_report(report: dict[str, Any]) -> str:
         mark = "met" if check["met"] else "MISSED"
         lines.append(f"  {name:44s} {check['value']:<12.4g} {mark}")
     return "\n".join(lines)
+
+
+def _scheme_lines(report: dict[str, Any]) -> list[str]:
+    scheme = report.get("int8_scheme")
+    if not scheme:
+        return []
+    return [
+        f"int8 scheme {scheme['scheme']}: {scheme['activations']} activations x "
+        f"{scheme['weights']} weights, {scheme['granularity']}, {scheme['calibration']}"
+    ]
 
 
 def _dev_lines(report: dict[str, Any]) -> list[str]:

@@ -24,6 +24,7 @@ import numpy as np
 import soundfile
 
 from edge_affect.audio import HOP_S, LABEL_NAMES, SAMPLE_RATE
+from edge_affect.cpu import cpu_line
 from edge_affect.evaluate import load_corpus_gold
 from edge_affect.formats.arff import gold_standard_table, read_gold_standard, write_arff
 from edge_affect.metrics import ccc
@@ -294,7 +295,12 @@ def _experiment_check(f: dict[str, Any]) -> str:
             "Both students' torch scores equal seed 0 of the recorded five-seed experiment "
             "(`docs/results/transfer-avec.json`) to four decimals: the build reproduces it. "
         )
-    return "The torch scores differ from seed 0 of the recorded experiment. "
+    return (
+        "The torch scores differ from seed 0 of the recorded experiment, which ran on another "
+        "machine: training on the CPU repeats itself on one machine, but the CPU's float paths "
+        "(vector width, MKL's code path) move a student's scores by a few hundredths across "
+        "machines. "
+    )
 
 
 def _results_section(f: dict[str, Any]) -> list[str]:
@@ -303,6 +309,9 @@ def _results_section(f: dict[str, Any]) -> list[str]:
         "## Results (CCC over the concatenated sessions of each split)",
         "",
         *_results_table(f),
+        "",
+        f"Scored on {cpu_line(f['report']['cpu'])}. The int8 figures hold for that int8 kernel "
+        "class; the scheme's parity on the others is in docs/export.md.",
         "",
         "*Device pipeline*: each session's WAV through `FileSource` → hopper → model, the VAD "
         "gate off (`--no-gate`) so every hop is a model reading; reading *k* is paired with gold "
@@ -328,8 +337,9 @@ def _size_section(f: dict[str, Any]) -> list[str]:
         "",
         f"int8 / fp32 size ratio {ratio:.3f}. *Model step*: `ModelStream.step` alone, "
         f"{r['latency']['int8']['hops']} hops of dev speech, 1 onnxruntime thread (export "
-        "report). *Pipeline hop*: every hop of the test split. Measured on the 2-core x86 build "
-        "machine; the README's benchmarks cover a Raspberry Pi.",
+        "report). *Pipeline hop*: every hop of the test split. Measured on "
+        f"{cpu_line(r['cpu'])}, the build machine; the README's benchmarks cover a Raspberry "
+        "Pi.",
     ]
 
 
@@ -347,6 +357,10 @@ def _demo_section(demo: dict[str, Any]) -> list[str]:
         "chosen for moving gold is easier to follow than a whole session: the demo's CCC is "
         "not a measurement of the model; the table above is. `edge-affect demo` streams it.",
     ]
+
+
+def _scheme(contract: Any) -> str:
+    return str((contract.quantization or {}).get("scheme", "not recorded"))
 
 
 def render(f: dict[str, Any]) -> str:
@@ -375,8 +389,14 @@ def render(f: dict[str, Any]) -> str:
         f"- Causal streaming student: `{model['encoder']}`, hidden {model['hidden']}, "
         f"{model['layers']} layer, z {model['z_dim']}; {model['parameters']:,} parameters; the "
         "log-mel frontend is inside the graph; `stream` mode, O(1) work per hop.",
-        f"- Precision `{contract.precision}`: int8 weights for every weight `MatMul`, the GRU "
-        "included (exported as an explicit cell); the frontend stays float. "
+        f"- Precision `{contract.precision}`, scheme `{_scheme(contract)}`: every weight "
+        "`MatMul`, the GRU included (exported as an explicit cell), has uint8 weights per output "
+        "channel and uint8 activations quantized per call; the frontend stays float. uint8 "
+        "weights, not int8: onnxruntime's uint8 x int8 kernel saturates on x86 CPUs without "
+        "VNNI (AMD Zen 1-3, most Intel client CPUs before Ice Lake / Alder Lake), where the "
+        "previous int8-weight model moved by up to 0.38; this scheme gave the same readings on "
+        "x86 with and without VNNI and on arm64 with and without dot product "
+        "([docs/export.md](../../docs/export.md)). "
         "`edge-affect info edge_affect/models/default.int8.onnx` prints the contract.",
         "",
         "## Data",

@@ -1,5 +1,9 @@
-"""Shared fixtures: a tiny synthetic corpus (real espeak-ng speech) built once per run, and a
-small synthetic CMU-MOSI-like dataset in the SDK's ``.csd`` and the pickle layouts."""
+"""Shared fixtures: a tiny synthetic corpus (real espeak-ng speech) built once per run, a
+small synthetic CMU-MOSI-like dataset in the SDK's ``.csd`` and the pickle layouts, and the
+committed ONNX models of ``tests/models/``.
+
+The runtime tests (``tests/runtime/``) run in a device-only install (no torch, no onnx, no
+``train``/``export``), so this module imports host code only inside the fixtures that need it."""
 
 from __future__ import annotations
 
@@ -7,15 +11,16 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 import pytest
 
 from edge_affect.audio import HOP_SAMPLES
 from edge_affect.audio_io import read_audio
-from tests.mosi_synth import SynthMosi, make_dataset, write_csd_folder, write_pickle
-from train.synth import generate_corpus
+
+if TYPE_CHECKING:
+    from tests.mosi_synth import SynthMosi
 
 IN_CI = bool(os.environ.get("CI"))
 
@@ -41,6 +46,8 @@ def require_program(name: str, install_hint: str) -> None:
 def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``synth --preset tiny --seed 0`` at 16 kHz, shared read-only by the tests."""
     require_program("espeak-ng", "apt-get install espeak-ng")
+    from train.synth import generate_corpus  # noqa: PLC0415 - host-only
+
     root = tmp_path_factory.mktemp("corpus") / "tiny"
     generate_corpus(root, preset="tiny", seed=0, sample_rate=16_000, jobs=2)
     return root
@@ -69,12 +76,16 @@ def speech_16k(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
 @pytest.fixture(scope="session")
 def mosi_synth() -> SynthMosi:
     """A small synthetic CMU-MOSI-like dataset (10 videos from the standard folds)."""
+    from tests.mosi_synth import make_dataset  # noqa: PLC0415 - host-only (h5py, torch)
+
     return make_dataset(seed=0)
 
 
 @pytest.fixture(scope="session")
 def mosi_csd(mosi_synth: SynthMosi, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The synthetic dataset as a folder of SDK ``.csd`` files, shared read-only."""
+    from tests.mosi_synth import write_csd_folder  # noqa: PLC0415 - host-only
+
     folder = tmp_path_factory.mktemp("mosi") / "csd"
     write_csd_folder(folder, mosi_synth)
     return folder
@@ -93,6 +104,8 @@ def mosi_pickles(
     mosi_synth: SynthMosi, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Path]:
     """The synthetic dataset as MulT ``mosi_data.pkl`` and MMSA ``aligned_50.pkl``."""
+    from tests.mosi_synth import write_pickle  # noqa: PLC0415 - host-only
+
     folder = tmp_path_factory.mktemp("mosi_pkl")
     return {
         "mult": write_pickle(folder / "mosi_data.pkl", mosi_synth, "mult"),
@@ -100,33 +113,16 @@ def mosi_pickles(
     }
 
 
+#: Committed by ``python -m tests.make_models``; ``tests/test_export.py`` checks they are current.
+TEST_MODELS = Path(__file__).parent / "models"
+
+
 @pytest.fixture(scope="session")
-def exported_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def exported_models() -> dict[str, Path]:
     """A random-init causal student (gru 64) exported as ``stream`` (fp32), ``stream_int8``
-    and ``window`` (fp32, W = 6 s): real ONNX files for the runtime tests."""
-    require_program("espeak-ng", "apt-get install espeak-ng")  # the export's parity speech
-    import torch  # noqa: PLC0415 - host-only imports, kept out of the runtime tests' imports
-
-    from export.exporter import ExportOptions, export_student, int8_path  # noqa: PLC0415
-    from train.checkpoint import save_checkpoint  # noqa: PLC0415
-    from train.models import AudioStudent, EncoderConfig, StudentConfig  # noqa: PLC0415
-
-    folder = tmp_path_factory.mktemp("models")
-    torch.manual_seed(0)
-    student = AudioStudent(StudentConfig(encoder=EncoderConfig(kind="gru", hidden=64))).eval()
-    student.norm.set_statistics(torch.full((64,), -6.0), torch.full((64,), 3.0))
-    checkpoint = folder / "checkpoint.pt"
-    save_checkpoint(checkpoint, {
-        "kind": "student",
-        "model_config": student.config.to_dict(),
-        "state_dict": student.state_dict(),
-        "train_args": {"chunk_s": 6.0},
-    })  # fmt: skip
-    quick = {"parity_hops": 50, "latency_hops": 10}
-    export_student(checkpoint, folder / "stream.onnx", ExportOptions(int8=True, **quick))
-    export_student(checkpoint, folder / "window.onnx", ExportOptions(mode="window", **quick))
+    and ``window`` (fp32, W = 6 s): real ONNX files, committed, for the runtime tests."""
     return {
-        "stream": folder / "stream.onnx",
-        "stream_int8": int8_path(folder / "stream.onnx"),
-        "window": folder / "window.onnx",
+        "stream": TEST_MODELS / "stream.onnx",
+        "stream_int8": TEST_MODELS / "stream.int8.onnx",
+        "window": TEST_MODELS / "window.onnx",
     }

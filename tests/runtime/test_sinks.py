@@ -31,7 +31,7 @@ from edge_affect.sinks import (
     read_log,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FORMATS = ("csv", "jsonl", "arff")
 HEADER = LogHeader(
     started="2025-01-31T12:00:00+00:00",
@@ -465,7 +465,7 @@ _FSIZE_CHILD = textwrap.dedent(
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
     from pathlib import Path
     from edge_affect.sinks import LogHeader, SinkError, open_sink
-    from tests.test_sinks import HEADER, reading
+    from tests.runtime.test_sinks import HEADER, reading
     sink = open_sink(Path(sys.argv[1]), None, HEADER)
     error = ""
     try:

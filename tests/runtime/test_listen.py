@@ -22,7 +22,7 @@ from edge_affect.audio import HOP_SAMPLES, SAMPLE_RATE
 from edge_affect.sources import to_int16
 from edge_affect.vad import VadGate
 from tests.conftest import require_program, unavailable
-from tests.test_audio_stack import _best_lag, _pactl_info
+from tests.runtime.test_audio_stack import _best_lag, _pactl_info
 
 pytestmark = pytest.mark.audio_stack
 

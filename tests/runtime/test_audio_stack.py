@@ -5,7 +5,7 @@ espeak-ng speech is played with ``paplay`` into the PulseAudio null sink that
 device (that sink's monitor) through sounddevice -> PortAudio -> ALSA ``pulse`` plugin ->
 PulseAudio. The recording must match the file it came from.
 
-Run with ``bash scripts/with-pulseaudio.sh python -m pytest tests/test_audio_stack.py``.
+Run with ``bash scripts/with-pulseaudio.sh python -m pytest tests/runtime/test_audio_stack.py``.
 Without a server these tests skip; with ``CI`` set they fail instead, because CI must provide
 the stack.
 """

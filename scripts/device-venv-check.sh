@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The device install on this host: the runtime tests in a fresh venv that holds only the
+# project wheel and its runtime dependencies (no torch, no onnx, no plot/bench extras).
+#
+#   bash scripts/device-venv-check.sh       # run by .ci/run; PYTHON picks the interpreter
+#
+# The tests run from a copy of tests/ outside the checkout, so `edge_affect` is imported from
+# the installed wheel, not from the source tree; under scripts/with-pulseaudio.sh so that the
+# audio-stack tests run against a private PulseAudio server too.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+PYTHON=${PYTHON:-python3}
+export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
+WORK=$(mktemp -d /tmp/edge-affect-device-venv.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+
+"$PYTHON" -m pip wheel -q --no-deps -w "$WORK/wheels" . 2>&1 | grep -v '^WARNING' >&2 || true
+"$PYTHON" -m venv "$WORK/venv"
+wheel=$(ls "$WORK"/wheels/edge_affect-*.whl)
+"$WORK/venv/bin/pip" install -q "$wheel[test]" 2>&1 |
+  grep -v '^WARNING' >&2 || true
+"$WORK/venv/bin/python" - <<'EOF'
+import importlib.util
+import sys
+
+host_only = [m for m in ("torch", "onnx", "onnxscript", "matplotlib") if importlib.util.find_spec(m)]
+if host_only:
+    sys.exit(f"device-venv-check: the device install pulled in {', '.join(host_only)}")
+import edge_affect
+
+print(f"device-venv-check: edge_affect {edge_affect.__version__} from {edge_affect.__file__}")
+EOF
+mkdir "$WORK/src"
+cp -r tests pyproject.toml "$WORK/src/"
+cd "$WORK/src"
+bash "$ROOT/scripts/with-pulseaudio.sh" "$WORK/venv/bin/python" -m pytest tests/runtime \
+  -q -p no:cacheprovider
