@@ -28,7 +28,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CACHE=${EDGE_AFFECT_ARM64_CACHE:-/var/cache/edge-affect}
-ROOTFS_PACKAGES=python3,python3-venv,libportaudio2,espeak-ng,ca-certificates
+# espeak-ng and alsa-utils (its recorded human speech prompts): real speech for the tests
+ROOTFS_PACKAGES=python3,python3-venv,libportaudio2,espeak-ng,alsa-utils,ca-certificates
 ROOTFS=$CACHE/bookworm-arm64
 # shellcheck disable=SC2206  # a space-separated list on purpose
 CPUS=(${EDGE_AFFECT_ARM64_CPUS:-cortex-a72 cortex-a76})
@@ -69,6 +70,11 @@ mirror() {  # the Debian mirror of the host's own apt sources
   echo "${uri:-http://deb.debian.org/debian}"
 }
 
+unmount_under() {  # $1: a folder; unmount whatever is mounted below it, deepest first
+  awk -v top="$1/" 'index($2, top) == 1 {print $2}' /proc/mounts | sort -r |
+    while read -r point; do umount -l "$point"; done
+}
+
 rootfs() {
   if [ "$(cat "$ROOTFS/.edge-affect-packages" 2>/dev/null)" = "$ROOTFS_PACKAGES" ]; then
     say "reusing the rootfs in $ROOTFS"
@@ -77,6 +83,8 @@ rootfs() {
   local url started=$SECONDS
   url=$(mirror)
   say "debootstrap bookworm arm64 from $url (a few minutes)"
+  unmount_under "$ROOTFS.partial"  # an interrupted debootstrap leaves its /proc mounted
+  unmount_under "$ROOTFS"
   rm -rf "$ROOTFS.partial" "$ROOTFS"
   mkdir -p "$CACHE"
   debootstrap --arch=arm64 --variant=minbase --include="$ROOTFS_PACKAGES" bookworm \
@@ -94,7 +102,11 @@ wheels() {
   "$PYTHON" -m pip wheel -q --no-deps -w "$WORK/wheels" . 2>&1 | grep -v '^WARNING' >&2 || true
   local wheel
   wheel=$(ls "$WORK"/wheels/edge_affect-*.whl)
-  "$PYTHON" -m pip download -q -d "$WORK/wheels" --only-binary=:all: --python-version 3.11 \
+  # liac-arff (the test extra) is published as a source archive only: build its pure wheel here
+  "$PYTHON" -m pip wheel -q --no-deps -w "$WORK/wheels" liac-arff 2>&1 | grep -v '^WARNING' >&2 ||
+    true
+  "$PYTHON" -m pip download -q -d "$WORK/wheels" --find-links "$WORK/wheels" \
+    --only-binary=:all: --python-version 3.11 \
     --platform manylinux_2_28_aarch64 --platform manylinux_2_17_aarch64 \
     --platform manylinux2014_aarch64 "$wheel[test]" 2>&1 | grep -v '^WARNING' >&2 || true
   ls "$WORK"/wheels/onnxruntime-*aarch64*.whl >/dev/null
@@ -133,9 +145,11 @@ in_rootfs() {  # $1: QEMU_CPU, $2: a shell command run in $STAGE inside the root
     mount -t tmpfs sys "$root/sys"
     mkdir -p "$root/sys/devices/system/cpu"
     for f in possible present online; do echo 0-1 >"$root/sys/devices/system/cpu/$f"; done
+    mkdir -p "$root/sys/kernel"
+    mount -o remount,ro "$root/sys"  # read-only, as sysfs is to a process
     mount --rbind /dev "$root/dev"
     mount -t tmpfs tmp "$root/tmp"
-    exec env -i PATH=/usr/bin:/bin HOME=/root LANG=C.UTF-8 QEMU_CPU="$3" \
+    exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 QEMU_CPU="$3" \
       chroot "$root" /bin/sh -c "cd $4 && $5"
   ' _ "$ROOTFS" "$WORK/cpuinfo-$1" "$1" "$STAGE" "$2"
 }
@@ -158,14 +172,15 @@ x86_reference() {
 check_cpu() {  # $1: QEMU_CPU
   local cpu=$1 started=$SECONDS
   local fp32="\$(venv/bin/python -c 'from edge_affect.runtime import BUNDLED_MODELS as m; print(m / \"default.onnx\")')"
-  say "$cpu: info, run fp32 and int8, demo, runtime tests (emulated)"
+  say "$cpu: info, run fp32 and int8, demo, runtime tests (emulated: every latency and RTF" \
+    "printed below is qemu's, not a Pi's)"
   in_rootfs "$cpu" "venv/bin/edge-affect info \$(venv/bin/python -c 'from edge_affect.runtime import BUNDLED_MODELS as m, DEFAULT_MODEL as d; print(m / d)') && \
     venv/bin/edge-affect run demo.ogg --no-gate --quiet --model $fp32 --out logs/$cpu-fp32.csv && \
     venv/bin/edge-affect run demo.ogg --no-gate --quiet --out logs/$cpu-int8.csv && \
     venv/bin/edge-affect demo --fast --quiet --out logs/demo-$cpu" | tee "$WORK/$cpu.txt"
   grep -q "int8 kernel class arm64-" "$WORK/$cpu.txt"
   in_rootfs "$cpu" "cd src && ../venv/bin/python -m pytest tests/runtime -m 'not audio_stack' \
-    -q -p no:cacheprovider" | tail -n 3
+    -q -rs -p no:cacheprovider" | grep -E '^(SKIPPED|FAILED|ERROR)|passed|failed' 
   cp "$ROOTFS$STAGE/logs/$cpu-fp32.csv" "$ROOTFS$STAGE/logs/$cpu-int8.csv" "$WORK/"
   say "$cpu: done in $((SECONDS - started)) s of emulated time (not Pi speed)"
 }

@@ -427,7 +427,8 @@ def render(f: dict[str, Any]) -> str:
         "It generates the corpus, trains the teacher and both students, exports and scores them, "
         "cuts the demo clip and writes this card. Training runs on the CPU with one torch "
         "thread (`OMP_NUM_THREADS=1`; with a thread per core two runs of one student differed, "
-        "with one they gave bit-identical weights), so on the same code a re-run gives these "
+        "with one they gave bit-identical weights), so on the same code and the same kind of CPU a "
+        "re-run gives these "
         "numbers. The ONNX files also record their `created` time and `source_commit` (this "
         f"build: `{contract.source_commit}`"
         + (

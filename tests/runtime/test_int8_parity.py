@@ -4,14 +4,16 @@ The bounds and why they are what they are:
 
 * ``MAX_ABS_DIFFERENCE = 0.02`` between the bundled int8 and fp32 readings over the demo clip.
   The int8 scheme stores uint8 weights per output channel and quantizes activations to uint8
-  per call; the kernels then compute exact int32 sums on every CPU class, so the difference is
-  rounding only. Measured with ``scripts/int8_schemes.py`` on the previous bundled network:
-  0.0059 / 0.0062 (arousal / valence) on all four classes (x86 VNNI natively; x86 AVX2 without
-  VNNI, Cortex-A72 and Cortex-A76 under qemu). The failure this guards against, int8 weights
-  on a non-VNNI x86 CPU (a saturating 16-bit intermediate), measured 0.38 / 0.31. 0.02 is about
-  three times the rounding and twenty times below that failure; a reading's scale is [-1, 1].
-* ``MIN_TRACE_CCC = 0.995``: the two traces must move together (rounding: 0.9999 or more;
-  the saturating failure: 0.89 / 0.91).
+  per call; no CPU class's kernel saturates on uint8 x uint8, so the difference is rounding
+  only. Measured with ``scripts/int8_schemes.py`` (docs/export.md) on the bundled
+  network: 0.0086 / 0.0074 (arousal / valence) on x86 with VNNI (natively) and without it
+  (AVX2, under qemu), 0.0086 / 0.0087 on Cortex-A72 and A76 (under qemu); 0.0062 at worst on
+  the previous network. The failure this guards against, int8 weights on an x86 CPU without
+  VNNI (a saturating 16-bit intermediate), measured 0.36 / 0.29 (0.38 / 0.31 on the previous
+  network). 0.02 is a little over twice the rounding and eighteen times below that failure;
+  a reading's scale is [-1, 1].
+* ``MIN_TRACE_CCC = 0.995``: the two traces must move together (rounding: 0.99997 or more;
+  the saturating failure: 0.907 / 0.922).
 * ``MAX_CCC_CHANGE = 0.005``: the demo's score against its gold standard must not depend on
   the precision, the figure the model card promises.
 """
