@@ -215,6 +215,58 @@ def test_lsl_without_pylsl_or_liblsl_says_what_to_install(clip: Path, tmp_path: 
     assert "pip install 'edge-affect[lsl]'" in missing.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.audio_stack
+def test_listen_stamps_lsl_samples_with_the_capture_time(
+    lsl_env: dict[str, str], clip: Path, tmp_path: Path
+) -> None:
+    """`listen` through PortAudio -> ALSA -> PulseAudio while paplay plays the clip into the
+    null sink: every reading from the inlet's connection on reaches it (a live stream does not
+    wait for it), stamped before it arrived (back-dated to the capture, by less than a
+    second) and about 40 ms apart."""
+    import pylsl  # noqa: PLC0415
+
+    from tests.test_audio_stack import _pactl_info  # noqa: PLC0415
+
+    if _pactl_info() is None:
+        unavailable("no PulseAudio server: run the tests under scripts/with-pulseaudio.sh")
+    require(shutil.which("paplay") is not None, "paplay is not installed (pulseaudio-utils)")
+    log, name = tmp_path / "live.jsonl", f"edge-affect-listen-{os.getpid()}"
+    process = subprocess.Popen(
+        _cli("listen", "--duration", "8", "--quiet", "--out", str(log), "--lsl", name),
+        env=lsl_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    arrivals: list[float] = []
+    try:
+        found = pylsl.resolve_byprop("name", name, timeout=30)
+        assert len(found) == 1, "the outlet was not found on loopback"
+        inlet = pylsl.StreamInlet(found[0], max_buflen=60)
+        inlet.open_stream(timeout=10)
+        player = subprocess.Popen(["paplay", str(clip)])
+        samples, stamps = [], []
+        while process.poll() is None or (samples and inlet.samples_available()):
+            sample, stamp = inlet.pull_sample(timeout=0.5)
+            if sample is not None:
+                arrivals.append(pylsl.local_clock())
+                samples.append(sample)
+                stamps.append(stamp)
+        player.wait(timeout=30)
+    finally:
+        _, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
+    assert process.returncode == 0, stderr
+    rows = [json.loads(x) for x in log.read_text().splitlines()[1:-1]]
+    n = len(samples)
+    assert len(rows) == 200 and n >= 150  # the inlet connects within the first 2 s
+    logged = np.array([[r["arousal"], r["valence"], r["speech"]] for r in rows[-n:]])
+    assert np.max(np.abs(np.asarray(samples) - logged)) <= 6e-7  # the same, in order, none lost
+    assert any(r["speech"] for r in rows)  # the clip was heard
+    delay = np.asarray(arrivals) - np.asarray(stamps)
+    assert np.all(delay > 0) and np.all(delay < 1.0), (delay.min(), delay.max())
+    assert abs(float(np.median(np.diff(stamps))) - 0.04) < 0.002
+
+
 # ---------------------------------------------------------------------------- OSC
 
 
@@ -273,6 +325,35 @@ def test_osc_server_receives_every_reading(clip: Path, tmp_path: Path) -> None:
     assert np.array_equal(args[:, 3], rows[:, 3])
     assert messages[-1].address == "/lab/affect/end" and messages[-1].params[0] == 150
     assert "osc: 151 messages sent" in result.stderr
+
+
+def test_demo_feeds_the_live_outputs_too(tmp_path: Path) -> None:
+    try:
+        from pythonosc.osc_message import OscMessage  # noqa: PLC0415
+    except ImportError:
+        unavailable("python-osc is not installed (pip install 'edge-affect[osc]')")
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
+    server.bind(("127.0.0.1", 0))
+    datagrams: list[bytes] = []
+    stop = threading.Event()
+    thread = threading.Thread(target=_receive_udp, args=(server, datagrams, stop), daemon=True)
+    thread.start()
+    address = f"127.0.0.1:{server.getsockname()[1]}"
+    try:
+        result = runner.invoke(
+            app,
+            ["demo", "--fast", "--quiet", "--out", str(tmp_path), "--osc", address, "--serve", "0"],
+        )
+        _wait_for(lambda: len(datagrams) >= 751, 10)
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        server.close()
+    assert result.exit_code == 0, result.output
+    addresses = [OscMessage(d).address for d in datagrams]
+    assert addresses.count("/edge-affect/reading") == 750 and addresses[-1] == "/edge-affect/end"
+    assert "dashboard: http://127.0.0.1:" in result.stderr
 
 
 def test_osc_and_serve_arguments_are_checked(clip: Path, tmp_path: Path) -> None:
