@@ -702,3 +702,29 @@ def test_a_bare_lsl_names_the_default_stream() -> None:
         "--lsl",
         "lab",
     ]
+
+
+def test_the_page_reconnects_to_the_same_run_without_doubling_readings(browser: Any) -> None:
+    """The event stream breaks without an end (a network glitch): the page says so, comes
+    back by itself, takes the history again without counting it twice, and goes on."""
+    dashboard = Dashboard(Endpoint("127.0.0.1", 0), _run_info(), lambda _: None)
+    try:
+        for k in range(10):
+            dashboard.write(_reading(k))
+        browser.get(dashboard.url)
+        assert _wait_for(lambda: _text(browser, "count") == "10", 20)
+        assert _text(browser, "status") == "live"
+        for client in dashboard.broadcaster.clients():
+            assert client.connection is not None
+            client.connection.shutdown(socket.SHUT_RDWR)
+        assert _wait_for(lambda: _text(browser, "status") == "reconnecting…", 10)
+        assert _wait_for(lambda: _text(browser, "status") == "live", 10)  # retries after 2 s
+        for k in range(10, 15):
+            dashboard.write(_reading(k))
+        assert _wait_for(lambda: _text(browser, "count") == "15", 10)
+        assert dashboard.broadcaster.connections == 2
+    finally:
+        dashboard.close({"hops": 15})
+    assert _wait_for(lambda: _text(browser, "status") == "stream ended", 10)
+    browser.get("about:blank")
+    browser.get_log("browser")

@@ -41,6 +41,8 @@ function showHello(hello) {
 }
 
 function showReading(r) {
+  const last = state.readings[state.readings.length - 1];
+  if (last && r.i <= last.i) return; // history sent again after a reconnect
   state.readings.push(r);
   if (state.readings.length > WINDOW_HOPS) state.readings.splice(0, state.readings.length - WINDOW_HOPS);
   state.count += 1;

@@ -148,6 +148,10 @@ class Broadcaster:
             client.put(event, final=True)
         return clients
 
+    def clients(self) -> list[Client]:
+        with self._lock:
+            return list(self._clients)
+
     def total_dropped(self) -> int:
         with self._lock:
             return self.dropped + sum(c.dropped for c in self._clients)
