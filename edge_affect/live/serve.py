@@ -277,6 +277,11 @@ class Dashboard:
         self.published = 0
         self._closed = False
         announce(f"dashboard: {self.url}")
+        if endpoint.host in ("0.0.0.0", "::"):  # every interface: say which URLs work
+            announce(
+                f"dashboard: from other machines http://{socket.gethostname()}:{port}/, "
+                f"on this one http://127.0.0.1:{port}/"
+            )
         if not endpoint.is_loopback:
             announce(
                 "dashboard: open to the network: anyone who can reach this port sees the "
