@@ -26,6 +26,10 @@ from edge_affect.errors import EdgeAffectError, ToolMissingError
 class _Group(TyperGroup):
     """Turns library errors into a one-line message and an exit code, for every command."""
 
+    def main(self, args: Any = None, *rest: Any, **kwargs: Any) -> Any:
+        arguments = list(sys.argv[1:] if args is None else args)
+        return super().main(cli_runtime.fill_optional_values(arguments), *rest, **kwargs)
+
     def invoke(self, ctx: Any) -> Any:  # typer.Context; typer >= 0.20 vendors click
         try:
             return super().invoke(ctx)

@@ -25,7 +25,16 @@ from typing import Annotated, Any
 
 import typer
 
+from edge_affect.cli_runtime import (
+    LslOption,
+    OscOption,
+    OscPrefixOption,
+    ServeOption,
+    live_options,
+    say,
+)
 from edge_affect.errors import MissingDataError, ToolMissingError
+from edge_affect.live import DEFAULT_OSC_PREFIX
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
 DEMO_AUDIO = DEMO_DIR / "demo.ogg"
@@ -85,11 +94,16 @@ def demo(
         Path | None, typer.Option(help="Exported model (.onnx); default: the bundled model.")
     ] = None,
     quiet: Annotated[bool, typer.Option(help="No live view.")] = False,
+    lsl: LslOption = None,
+    osc: OscOption = None,
+    osc_prefix: OscPrefixOption = DEFAULT_OSC_PREFIX,
+    serve: ServeOption = None,
 ) -> None:
     """Stream the bundled demo clip live, log it, score it against its gold standard, plot it."""
     _demo_files()
     rt, ev, sinks = _module("runtime"), _module("evaluate"), _module("sinks")
-    options = rt.RunOptions(model=model, quiet=quiet)
+    live = live_options(lsl, osc, osc_prefix, serve)
+    options = rt.RunOptions(model=model, quiet=quiet, live=live)
     log_path = fresh_log_path(out)
     loaded = rt.load_model(options)
     gold = ev.load_gold(DEMO_GOLD)  # before the run: a broken install fails early
@@ -97,7 +111,9 @@ def demo(
     pace = "as fast as possible" if fast else "in real time (--fast skips the wait)"
     typer.echo(f"demo: {source.description} through {loaded.path.name}, {pace}")
     try:
-        summary, _ = rt.stream_to_log(source, loaded, rt.LogOptions(log_path, "csv"), options)
+        summary, _ = rt.stream_to_log(
+            source, loaded, rt.LogOptions(log_path, "csv"), options, announce=say
+        )
     except rt.RunError as error:
         for line in rt.summary_lines(error.summary, error.paths, "demo"):
             typer.echo(line)

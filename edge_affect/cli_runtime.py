@@ -16,13 +16,18 @@ from typing import Annotated, Any
 import typer
 
 from edge_affect.errors import EdgeAffectError
+from edge_affect.live import DEFAULT_LSL_NAME, DEFAULT_OSC_PREFIX, LiveOptions, parse_endpoint
+from edge_affect.live.endpoint import LOOPBACK
 
 ModelOption = Annotated[
     Path | None,
     typer.Option(help="Exported model (.onnx); default: the bundled model."),
 ]
 OutOption = Annotated[
-    Path | None, typer.Option(help="Log file (format from --format or its suffix).")
+    Path | None,
+    typer.Option(
+        help="Log file (format from --format or its suffix); - writes JSONL to standard output."
+    ),
 ]
 FormatOption = Annotated[
     str | None,
@@ -45,6 +50,35 @@ RotateHours = Annotated[
     float | None, typer.Option("--rotate-hours", help="Start a new log file after this long.")
 ]
 OverwriteOption = Annotated[bool, typer.Option(help="Replace an existing log file.")]
+LslOption = Annotated[
+    str | None,
+    typer.Option(
+        "--lsl",
+        metavar="[NAME]",
+        help="Also stream the readings as a Lab Streaming Layer outlet NAME "
+        "(a bare --lsl: edge-affect; needs the \\[lsl] extra).",
+    ),
+]
+OscOption = Annotated[
+    str | None,
+    typer.Option(
+        "--osc",
+        metavar="HOST:PORT",
+        help="Also send one OSC message per reading over UDP (needs the \\[osc] extra).",
+    ),
+]
+OscPrefixOption = Annotated[
+    str, typer.Option("--osc-prefix", help="OSC address prefix (PREFIX/reading, PREFIX/end).")
+]
+ServeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--serve",
+        metavar="[HOST:]PORT",
+        help="Also serve a live dashboard page (host 127.0.0.1 unless named; "
+        "0.0.0.0 opens it to the network).",
+    ),
+]
 
 
 def _runtime() -> ModuleType:
@@ -73,21 +107,64 @@ def _log_options(
     if out is None:
         fmt = fmt or "csv"
         out = default_out(fmt)
+    elif str(out) == "-":
+        fmt = fmt or "jsonl"
     elif fmt is None and out.suffix.lower().lstrip(".") not in rt.FORMATS:
         fmt = "csv"  # /dev/stdout, a FIFO, a name without a known suffix
     return rt.LogOptions(out, fmt, rotate[0], rotate[1], overwrite)
 
 
-def _finish(rt: ModuleType, call: Any, what: str) -> None:
-    """Run ``call``; print the summary whatever happened; re-raise an error after it."""
+#: Options whose value may be left out, and the value a bare one stands for.
+OPTIONAL_VALUES = {"--lsl": DEFAULT_LSL_NAME}
+
+
+def fill_optional_values(args: list[str]) -> list[str]:
+    """``--lsl`` at the end or before another option means ``--lsl=edge-affect`` (typer has
+    no options with an optional value); ``--lsl NAME`` and ``--lsl=NAME`` name the stream."""
+    filled = []
+    for k, arg in enumerate(args):
+        after = args[k + 1] if k + 1 < len(args) else None
+        bare = arg in OPTIONAL_VALUES and (after is None or after.startswith("-"))
+        filled.append(f"{arg}={OPTIONAL_VALUES[arg]}" if bare else arg)
+    return filled
+
+
+def live_options(
+    lsl: str | None,
+    osc: str | None,
+    osc_prefix: str,
+    serve: str | None,
+    lsl_wait_s: float = 0.0,
+) -> LiveOptions:
+    """The live outputs from the command line, checked before anything starts."""
+    if lsl_wait_s < 0:
+        raise EdgeAffectError(f"--lsl-wait {lsl_wait_s:g}: must be 0 or more seconds")
+    if lsl_wait_s > 0 and lsl is None:
+        raise EdgeAffectError("--lsl-wait needs --lsl")
+    return LiveOptions(
+        lsl=lsl,
+        lsl_wait_s=lsl_wait_s,
+        osc=None if osc is None else parse_endpoint(osc, "--osc"),
+        osc_prefix=osc_prefix,
+        serve=None if serve is None else parse_endpoint(serve, "--serve", default_host=LOOPBACK),
+    )
+
+
+def say(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _finish(rt: ModuleType, call: Any, what: str, to_stderr: bool = False) -> None:
+    """Run ``call``; print the summary whatever happened (on stderr when the log goes to
+    standard output); re-raise an error after it."""
     try:
         summary, paths = call()
     except rt.RunError as error:
         for line in rt.summary_lines(error.summary, error.paths, what):
-            typer.echo(line)
+            typer.echo(line, err=to_stderr)
         raise
     for line in rt.summary_lines(summary, paths, what):
-        typer.echo(line)
+        typer.echo(line, err=to_stderr)
 
 
 def register(app: typer.Typer) -> None:
@@ -118,10 +195,15 @@ def listen(
     ] = None,
     threads: ThreadsOption = 1,
     overwrite: OverwriteOption = False,
+    lsl: LslOption = None,
+    osc: OscOption = None,
+    osc_prefix: OscPrefixOption = DEFAULT_OSC_PREFIX,
+    serve: ServeOption = None,
 ) -> None:
     """Stream the microphone: one arousal/valence reading per 40 ms, logged; Ctrl-C stops."""
     rt = _runtime()
-    options = rt.RunOptions(model, _settings(gate, silence), threads, quiet)
+    live = live_options(lsl, osc, osc_prefix, serve)
+    options = rt.RunOptions(model, _settings(gate, silence), threads, quiet, live)
     log = _log_options(
         rt,
         out,
@@ -134,11 +216,15 @@ def listen(
     loaded = rt.load_model(options)
     source = rt.open_mic_source(device, rate)
     if not quiet:
-        typer.echo(f"listening to {source.description}; Ctrl-C stops; log: {log.out}", err=True)
+        where = "standard output" if str(log.out) == "-" else log.out
+        typer.echo(f"listening to {source.description}; Ctrl-C stops; log: {where}", err=True)
     _finish(
         rt,
-        lambda: rt.stream_to_log(source, loaded, log, options, max_hops=max_hops, record=record),
+        lambda: rt.stream_to_log(
+            source, loaded, log, options, max_hops=max_hops, record=record, announce=say
+        ),
         "listened",
+        to_stderr=str(log.out) == "-",
     )
 
 
@@ -153,16 +239,34 @@ def run_file(
     quiet: QuietOption = True,
     threads: ThreadsOption = 1,
     overwrite: OverwriteOption = False,
+    lsl: LslOption = None,
+    lsl_wait: Annotated[
+        float,
+        typer.Option(
+            "--lsl-wait",
+            help="Wait up to this many seconds for an LSL consumer (e.g. LabRecorder) "
+            "before the file starts, so that it records every reading.",
+        ),
+    ] = 0.0,
+    osc: OscOption = None,
+    osc_prefix: OscPrefixOption = DEFAULT_OSC_PREFIX,
+    serve: ServeOption = None,
 ) -> None:
     """Run an audio file through the same streaming pipeline, as fast as possible."""
     rt = _runtime()
-    options = rt.RunOptions(model, _settings(gate, silence), threads, quiet)
+    live = live_options(lsl, osc, osc_prefix, serve, lsl_wait)
+    options = rt.RunOptions(model, _settings(gate, silence), threads, quiet, live)
     log = _log_options(
         rt, out, fmt, lambda f: Path(f"{audio.stem}.affect.{f}"), (None, None), overwrite
     )
     loaded = rt.load_model(options)
     source = rt.open_file_source(audio, realtime)
-    _finish(rt, lambda: rt.stream_to_log(source, loaded, log, options), audio.name)
+    _finish(
+        rt,
+        lambda: rt.stream_to_log(source, loaded, log, options, announce=say),
+        audio.name,
+        to_stderr=str(log.out) == "-",
+    )
 
 
 def devices(

@@ -67,7 +67,13 @@ class Pipeline:
         self.arousal = 0.0
         self.valence = 0.0
 
-    def process(self, hop: npt.NDArray[np.int16], overflows: int = 0, drops: int = 0) -> Reading:
+    def process(
+        self,
+        hop: npt.NDArray[np.int16],
+        overflows: int = 0,
+        drops: int = 0,
+        capture_time: float | None = None,
+    ) -> Reading:
         started = time.perf_counter()
         speech = self.gate.process(hop)
         output: Output
@@ -93,6 +99,7 @@ class Pipeline:
             wall_time=time.time(),
             overflows=overflows,
             drops=drops,
+            capture_time=capture_time,
         )
         self.index += 1
         return reading
@@ -171,6 +178,22 @@ class Summary:
         }
 
 
+class StreamClock:
+    """Capture times of the hops: the source's own where it knows them (a microphone's ADC
+    time); otherwise the pipeline's: the first hop ends when it is processed, hop ``k``
+    ``k`` x 40 ms after the stream's start (a file run faster than real time runs ahead)."""
+
+    def __init__(self) -> None:
+        self._start: float | None = None
+
+    def capture_time(self, stats: SourceStats, index: int) -> float:
+        if stats.hop_end_time is not None:
+            return stats.hop_end_time
+        if self._start is None:
+            self._start = time.monotonic() - index * HOP_S
+        return self._start + index * HOP_S
+
+
 def run_stream(
     source: Source,
     pipeline: Pipeline,
@@ -188,12 +211,13 @@ def run_stream(
     """
     summary = Summary()
     started = time.perf_counter()
-    stats = source.stats
+    stats, clock = source.stats, StreamClock()
     try:
         for hop in source.hops():
             if on_hop is not None:
                 on_hop(hop)
-            reading = pipeline.process(hop, stats.overflows, stats.drops)
+            captured = clock.capture_time(stats, pipeline.index)
+            reading = pipeline.process(hop, stats.overflows, stats.drops, captured)
             for consumer in consumers:
                 consumer.write(reading)
             summary.add(reading)

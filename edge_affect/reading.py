@@ -23,6 +23,9 @@ class Reading:
     wall_time: float  # time.time() when the reading was made
     overflows: int = 0  # input overflows reported by the device so far
     drops: int = 0  # audio blocks dropped because the bounded queue was full, so far
+    #: ``time.monotonic()`` when the hop's last sample was captured: from the input's ADC time
+    #: for a microphone; for a file, the stream's start plus the hop's end (the pipeline's time).
+    capture_time: float | None = None
 
     @property
     def time_s(self) -> float:

@@ -8,6 +8,7 @@ and an error, if any, is raised afterwards for the CLI to report.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,9 +21,10 @@ import soundfile
 from edge_affect import __version__
 from edge_affect.audio import LABEL_RATE_HZ, SAMPLE_RATE
 from edge_affect.errors import EdgeAffectError, MissingDataError
+from edge_affect.live import LiveOptions, LiveOutput, RunInfo, close_outputs, open_outputs
 from edge_affect.model import AffectModel
 from edge_affect.pipeline import Consumer, Pipeline, PipelineSettings, Source, Summary, run_stream
-from edge_affect.sinks import LogHeader, Sink, SinkError, model_info, open_sink
+from edge_affect.sinks import STDOUT, LogHeader, Sink, SinkError, model_info, open_sink
 from edge_affect.sources import FileSource, MicSource
 from edge_affect.view import LiveView
 
@@ -56,6 +58,7 @@ class RunOptions:
     settings: PipelineSettings = field(default_factory=PipelineSettings)
     threads: int = 1
     quiet: bool = False
+    live: LiveOptions = field(default_factory=LiveOptions)
 
 
 def default_log_path(prefix: str, fmt: str) -> Path:
@@ -86,16 +89,49 @@ def _header(model: AffectModel, source: Source, settings: PipelineSettings) -> L
 
 
 def open_log(
-    log: LogOptions, model: AffectModel, source: Source, settings: PipelineSettings
+    log: LogOptions,
+    model: AffectModel,
+    source: Source,
+    settings: PipelineSettings,
+    header: LogHeader | None = None,
 ) -> Sink:
     return open_sink(
         log.out,
         log.fmt,
-        _header(model, source, settings),
+        header or _header(model, source, settings),
         log.rotate_mb,
         log.rotate_hours,
         overwrite=log.overwrite,
     )
+
+
+def run_info(header: LogHeader) -> RunInfo:
+    source = header.source if isinstance(header.source, str) else str(header.source)
+    return RunInfo(
+        header.model, source, header.started, header.settings, header.edge_affect_version
+    )
+
+
+def _quiet(message: str) -> None:
+    """The default ``announce``: library callers get no messages."""
+
+
+def _open_outputs(
+    log: LogOptions,
+    model: AffectModel,
+    source: Source,
+    options: RunOptions,
+    announce: Callable[[str], None],
+) -> tuple[Sink, list[LiveOutput]]:
+    """The live outputs first (a bad address or a missing extra fails before any log file
+    exists), then the log."""
+    header = _header(model, source, options.settings)
+    outputs = open_outputs(options.live, run_info(header), announce)
+    try:
+        return open_log(log, model, source, options.settings, header), outputs
+    except BaseException:
+        close_outputs(outputs, None, lambda _: None)
+        raise
 
 
 class Recorder:
@@ -124,12 +160,14 @@ def stream_to_log(
     *,
     max_hops: int | None = None,
     record: Path | None = None,
+    announce: Callable[[str], None] = _quiet,
 ) -> tuple[Summary, list[Path]]:
-    """Run a source through the pipeline into the log; close everything; raise any error
-    after the log is closed. Returns the summary and the log files written."""
+    """Run a source through the pipeline into the log and the live outputs; close
+    everything; raise any error after the log is closed. Returns the summary and the log
+    files written. ``announce`` gets the live outputs' one-line messages (addresses, counts)."""
     pipeline = Pipeline(model, options.settings)
-    sink = open_log(log, model, source, options.settings)
-    consumers: list[Consumer] = [sink]
+    sink, outputs = _open_outputs(log, model, source, options, announce)
+    consumers: list[Consumer] = [sink, *outputs]
     view = None if options.quiet else LiveView()
     if view is not None:
         consumers.append(view)
@@ -142,8 +180,11 @@ def stream_to_log(
         if recorder is not None:
             recorder.close()
     error = summary.failure
-    if not isinstance(error, SinkError):  # a failed sink has already closed itself
-        sink.close(summary.to_dict())
+    try:
+        if not isinstance(error, SinkError):  # a failed sink has already closed itself
+            sink.close(summary.to_dict())
+    finally:
+        close_outputs(outputs, summary.to_dict(), announce)
     if error is not None:
         raise RunError(error, summary, list(sink.paths))
     return summary, list(sink.paths)
@@ -189,8 +230,12 @@ def summary_lines(summary: Summary, paths: list[Path], what: str) -> list[str]:
         f"max {d['latency_max_us']:.0f} us; overflows {d['overflows']}, drops {d['drops']}",
     ]
     if paths:
-        lines.append("log: " + ", ".join(str(p) for p in paths))
+        lines.append("log: " + ", ".join(_path_name(p) for p in paths))
     return lines
+
+
+def _path_name(path: Path) -> str:
+    return "standard output" if path == STDOUT else str(path)
 
 
 def describe_devices(devices: list[dict[str, Any]]) -> list[str]:

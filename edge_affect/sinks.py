@@ -79,6 +79,10 @@ _MEMBER_NAME = re.compile(r"^(?P<stem>.+)\.(?P<number>\d{4,})(?P<suffix>\.[^.]*)
 _UNSAFE_INSTANCE = re.compile(r"[^A-Za-z0-9_.\-]")
 
 
+#: ``--out -``: the log goes to standard output (descriptor 1), written as it is.
+STDOUT = Path("-")
+
+
 class SinkError(EdgeAffectError):
     """A log cannot be opened, written or closed (the message names the file and OS reason)."""
 
@@ -327,6 +331,8 @@ def _create_parent(path: Path) -> None:
 
 def _open_file(path: Path, overwrite: bool) -> tuple[int, bool]:
     """Open ``path`` for writing; return the descriptor and whether it is a regular file."""
+    if path == STDOUT:  # a copy of descriptor 1: never fsync'ed or cut back, like a pipe
+        return os.dup(1), False
     _create_parent(path)
     try:
         mode = path.stat().st_mode
@@ -580,6 +586,8 @@ def open_sink(
     path = Path(path)
     name = infer_format(path, fmt)
     rotation = _rotation(rotate_mb, rotate_hours)
+    if path == STDOUT and rotation.enabled:
+        raise SinkError("a log on standard output (-) cannot rotate; name a file")
     formatter = _FORMAT_CLASSES[name](header, arff_instance_name(path))
     return FileSink(path, formatter, rotation, overwrite=overwrite, clock=clock)
 

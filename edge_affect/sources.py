@@ -15,6 +15,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ FILE_BLOCK_S = 1.0  # file read size: large enough to be cheap, small enough for
 MIC_BLOCK_S = 0.02  # device callback period
 MIC_QUEUE_S = 10.0  # audio the queue holds before it drops blocks
 STALL_TIMEOUT_S = 5.0  # no callback for this long -> the device is lost (idle sinks lag ~2 s)
+MAX_ADC_AGE_S = 2.0  # an ADC time older than this at the callback is not trusted
 
 
 class DeviceError(EdgeAffectError):
@@ -84,6 +86,52 @@ class Hopper:
 class SourceStats:
     overflows: int = 0  # device-reported input overflows
     drops: int = 0  # blocks dropped because the queue was full
+    #: ``time.monotonic()`` when the last sample of the hop just yielded was captured, for a
+    #: source that knows it (a microphone); ``None`` otherwise.
+    hop_end_time: float | None = None
+
+
+class CaptureClock:
+    """Maps a position in the received audio (native samples) to its capture time.
+
+    Every block brings an anchor: its offset in the received samples and the monotonic time
+    of its first sample. A position is timed from the newest anchor at or before it, so
+    device clock drift and lost blocks (a full queue) are absorbed at every block.
+    """
+
+    def __init__(self, rate_hz: int, keep: int = 256) -> None:
+        self.rate_hz = rate_hz
+        self.received = 0  # native samples received so far
+        self._anchors: deque[tuple[int, float]] = deque(maxlen=keep)
+
+    def add_block(self, n_samples: int, first_sample_time: float) -> None:
+        self._anchors.append((self.received, first_sample_time))
+        self.received += n_samples
+
+    def time_at(self, position: float) -> float | None:
+        """Capture time of native sample ``position`` (fractional allowed)."""
+        for offset, started in reversed(self._anchors):
+            if offset <= position:
+                return started + (position - offset) / self.rate_hz
+        if self._anchors:
+            offset, started = self._anchors[0]
+            return started + (position - offset) / self.rate_hz
+        return None
+
+
+def block_start_time(time_info: Any, frames: int, rate_hz: int) -> float:
+    """``time.monotonic()`` of a callback block's first sample: PortAudio's input ADC time,
+    carried over to the monotonic clock by its age at the callback (``currentTime`` minus
+    ``inputBufferAdcTime``); where the host API gives no usable ADC time, the block is taken
+    to have just ended."""
+    now = time.monotonic()
+    block_s = frames / rate_hz
+    adc = getattr(time_info, "inputBufferAdcTime", 0.0) if time_info is not None else 0.0
+    current = getattr(time_info, "currentTime", 0.0) if time_info is not None else 0.0
+    age = current - adc
+    if adc > 0 and current > 0 and block_s <= age <= MAX_ADC_AGE_S:
+        return now - age
+    return now - block_s
 
 
 class FileSource:
@@ -187,15 +235,16 @@ class MicSource:
         self.device = device
         self.description = f"{self.device_name} ({self.rate_hz} Hz)"
         capacity = max(4, int(MIC_QUEUE_S / MIC_BLOCK_S))
-        self._queue: queue.Queue[FloatArray32] = queue.Queue(maxsize=capacity)
+        self._queue: queue.Queue[tuple[FloatArray32, float]] = queue.Queue(maxsize=capacity)
         self._stream: Any = None
         self._finished = threading.Event()
 
     def _callback(self, indata: Any, frames: int, time_info: Any, status: Any) -> None:
         if status.input_overflow:
             self.stats.overflows += 1
+        started = block_start_time(time_info, frames, self.rate_hz)
         try:
-            self._queue.put_nowait(indata[:, 0].copy())
+            self._queue.put_nowait((indata[:, 0].copy(), started))
         except queue.Full:
             self.stats.drops += 1
 
@@ -218,16 +267,21 @@ class MicSource:
     def hops(self) -> Iterator[Int16Array]:
         if self._stream is None:
             self.open()
-        hopper = Hopper(self.rate_hz)
+        hopper, clock, emitted = Hopper(self.rate_hz), CaptureClock(self.rate_hz), 0
+        native_per_hop = HOP_SAMPLES * self.rate_hz / SAMPLE_RATE
         while True:
             try:
-                block = self._queue.get(timeout=STALL_TIMEOUT_S)
+                block, started = self._queue.get(timeout=STALL_TIMEOUT_S)
             except queue.Empty:
                 raise DeviceError(
                     f"input device {self.description} delivered no audio for "
                     f"{STALL_TIMEOUT_S:g} s (disconnected?)"
                 ) from None
-            yield from hopper.push(block)
+            clock.add_block(block.shape[0], started)
+            for hop in hopper.push(block):
+                emitted += 1
+                self.stats.hop_end_time = clock.time_at(emitted * native_per_hop)
+                yield hop
             if self._finished.is_set() and self._queue.empty():
                 raise DeviceError(f"input device {self.description} stopped (disconnected?)")
 

@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 
 # PortAudio for sounddevice; PulseAudio + the ALSA pulse plugin for a real capture path
 # without hardware; alsa-utils ships real speech prompts used by tests; sox and espeak-ng
-# make and measure speech.
-DEBIAN_PACKAGES=(libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins alsa-utils sox espeak-ng)
+# make and measure speech; chromium + chromedriver run the dashboard test in a real browser.
+DEBIAN_PACKAGES=(libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins alsa-utils sox espeak-ng
+                 chromium chromium-driver)
 TORCH_VERSION=2.13.0
 PYTHON=${PYTHON:-python3}
 export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -34,5 +35,5 @@ if ! "$PYTHON" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] !
   echo "setup: installing torch==$TORCH_VERSION" >&2
   "$PYTHON" -m pip install -q "torch==$TORCH_VERSION"
 fi
-"$PYTHON" -m pip install -q -e ".[train,export,dev,bench,plot]"
+"$PYTHON" -m pip install -q -e ".[train,export,dev,bench,plot,lsl,osc]"
 echo "setup: done ($("$PYTHON" -m edge_affect version 2>/dev/null || edge-affect version))" >&2

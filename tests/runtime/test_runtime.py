@@ -223,6 +223,7 @@ def test_mic_callback_counts_overflows_and_drops() -> None:
 
     mic = MicSource.__new__(MicSource)  # no PortAudio needed for the callback itself
     mic.stats = SourceStats()
+    mic.rate_hz = 16_000  # the callback times each block at this rate
     import queue  # noqa: PLC0415
 
     mic._queue = queue.Queue(maxsize=2)
