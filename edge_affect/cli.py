@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -18,7 +19,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from edge_affect import __version__, cli_bench, cli_demo, cli_runtime
+from edge_affect import __version__, cli_bench, cli_demo, cli_runtime, signals
 from edge_affect.errors import EdgeAffectError, ToolMissingError
 
 
@@ -31,6 +32,10 @@ class _Group(TyperGroup):
         except EdgeAffectError as error:
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(error.exit_code) from None
+        except KeyboardInterrupt as interrupt:  # Ctrl-C, SIGTERM, SIGHUP outside a run's loop
+            name = signals.signal_name(interrupt)
+            typer.echo(f"interrupted ({name})", err=True)
+            raise typer.Exit(128 + signal.Signals[name].value) from None
 
 
 app = typer.Typer(
@@ -381,6 +386,7 @@ def main() -> None:
     """Console-script entry point."""
     try:
         app()
-    except KeyboardInterrupt:  # pragma: no cover - click normally turns this into Abort
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
+    except KeyboardInterrupt as interrupt:  # outside a command (click's own start-up)
+        name = signals.signal_name(interrupt)
+        typer.echo(f"interrupted ({name})", err=True)
+        sys.exit(128 + signal.Signals[name].value)

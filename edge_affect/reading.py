@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,6 +24,11 @@ class Reading:
     wall_time: float  # time.time() when the reading was made
     overflows: int = 0  # input overflows reported by the device so far
     drops: int = 0  # audio blocks dropped because the bounded queue was full, so far
+
+    @property
+    def valid(self) -> bool:
+        """False when the model's output was not finite (NaN/Inf): the row has no value."""
+        return math.isfinite(self.arousal) and math.isfinite(self.valence)
 
     @property
     def time_s(self) -> float:
