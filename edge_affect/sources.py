@@ -169,7 +169,8 @@ class FileSource:
 
 
 PIPE_READ_BYTES = 65536  # at most this much per read; a read returns what the pipe holds
-_UNKNOWN_DATA_SIZES = (0, 0xFFFFFFFF)  # streaming writers (ffmpeg) do not know the length
+#: WAV data sizes that mean "unknown": 0 and 0xFFFFFFFF (ffmpeg), about 2**31 (arecord)
+_UNKNOWN_DATA_SIZE_MIN = 0x7FFF0000
 _WAVE_FORMAT_PCM, _WAVE_FORMAT_FLOAT, _WAVE_FORMAT_EXTENSIBLE = 1, 3, 0xFFFE
 _PCM_SCALES = {1: 128.0, 2: 32768.0, 3: 8388608.0, 4: 2147483648.0}
 
@@ -257,7 +258,7 @@ def read_wav_header(fd: int, origin: str) -> PcmLayout:
             f"{origin}: WAV format {tag} with {bits} bits, {channels} channels, {rate} Hz is "
             "not supported on a pipe (integer PCM 8-32 bit or float 32/64 bit)"
         )
-    data_bytes = None if size in _UNKNOWN_DATA_SIZES else size
+    data_bytes = None if size == 0 or size >= _UNKNOWN_DATA_SIZE_MIN else size
     return PcmLayout(rate, channels, bits // 8, tag == _WAVE_FORMAT_FLOAT, data_bytes)
 
 
@@ -442,6 +443,9 @@ class MicSource:
                 done.set()
 
         threading.Thread(target=shut, name="edge-affect-close-audio", daemon=True).start()
-        if not done.wait(CLOSE_TIMEOUT_S):
-            self.close_timed_out = True
-            atexit.unregister(self._sd._exit_handler)
+        try:
+            done.wait(CLOSE_TIMEOUT_S)
+        finally:  # also when a stop signal cuts the wait short
+            if not done.is_set():
+                self.close_timed_out = True
+                atexit.unregister(self._sd._exit_handler)
