@@ -21,8 +21,11 @@ def entry() -> None:
             reconfigure(errors="backslashreplace")
     try:
         from edge_affect.cli import main  # noqa: PLC0415 - after the handlers, on purpose
-    except KeyboardInterrupt as interrupt:
-        name = signals.signal_name(interrupt)
+    except (KeyboardInterrupt, ImportError):
+        # an interrupt inside a compiled module's initialisation becomes an ImportError
+        name = signals.fired()
+        if name is None:
+            raise
         print(f"interrupted ({name}) during start-up", file=sys.stderr)
         sys.exit(128 + signal.Signals[name].value)
     main()

@@ -32,10 +32,6 @@ class _Group(TyperGroup):
         except EdgeAffectError as error:
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(error.exit_code) from None
-        except KeyboardInterrupt as interrupt:  # Ctrl-C, SIGTERM, SIGHUP outside a run's loop
-            name = signals.signal_name(interrupt)
-            typer.echo(f"interrupted ({name})", err=True)
-            raise typer.Exit(128 + signal.Signals[name].value) from None
 
 
 app = typer.Typer(
@@ -383,10 +379,27 @@ cli_demo.register(app)
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Run the command line (``edge_affect.__main__.entry`` routes the signals first)."""
+    signals.install()  # again, for callers that start here: a no-op outside the main thread
     try:
         app()
-    except KeyboardInterrupt as interrupt:  # outside a command (click's own start-up)
+    except SystemExit as done:
+        # typer turns an interrupt outside a run's loop (parsing, imports, model load) into
+        # a silent exit 130; say which signal, and exit with its own status
+        name = signals.fired()
+        if name is not None and done.code == 130:
+            typer.echo(f"interrupted ({name})", err=True)
+            sys.exit(128 + signal.Signals[name].value)
+        raise
+    except ImportError:
+        # an interrupt inside a compiled module's initialisation (numpy, onnxruntime) comes
+        # out as "ImportError: initialization failed"
+        name = signals.fired()
+        if name is None:
+            raise
+        typer.echo(f"interrupted ({name})", err=True)
+        sys.exit(128 + signal.Signals[name].value)
+    except KeyboardInterrupt as interrupt:  # pragma: no cover - typer normally catches it
         name = signals.signal_name(interrupt)
         typer.echo(f"interrupted ({name})", err=True)
         sys.exit(128 + signal.Signals[name].value)

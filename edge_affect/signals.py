@@ -30,6 +30,7 @@ class StopRequested(KeyboardInterrupt):
 class _State:
     armed = True
     ignored = 0
+    fired: str | None = None  # the signal that raised StopRequested
 
 
 _state = _State()
@@ -40,7 +41,8 @@ def _handler(number: int, frame: FrameType | None) -> None:
         _state.ignored += 1
         return
     _state.armed = False
-    raise StopRequested(signal.Signals(number).name)
+    _state.fired = signal.Signals(number).name
+    raise StopRequested(_state.fired)
 
 
 def install() -> None:
@@ -55,6 +57,11 @@ def install() -> None:
 def hold() -> None:
     """From now on stop signals are ignored: the run is already shutting down cleanly."""
     _state.armed = False
+
+
+def fired() -> str | None:
+    """The stop signal this process received (``SIGTERM``...), or None."""
+    return _state.fired
 
 
 def signal_name(interrupt: KeyboardInterrupt) -> str:
