@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -18,7 +19,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from edge_affect import __version__, cli_bench, cli_demo, cli_runtime
+from edge_affect import __version__, cli_bench, cli_demo, cli_runtime, signals
 from edge_affect.cpu import cpu_line, describe_cpu, int8_warning
 from edge_affect.errors import EdgeAffectError, ToolMissingError
 
@@ -402,9 +403,27 @@ cli_demo.register(app)
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Run the command line (``edge_affect.__main__.entry`` routes the signals first)."""
+    signals.install()  # again, for callers that start here: a no-op outside the main thread
     try:
         app()
-    except KeyboardInterrupt:  # pragma: no cover - click normally turns this into Abort
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
+    except SystemExit as done:
+        # typer turns an interrupt outside a run's loop (parsing, imports, model load) into
+        # a silent exit 130; say which signal, and exit with its own status
+        name = signals.fired()
+        if name is not None and done.code == 130:
+            typer.echo(f"interrupted ({name})", err=True)
+            sys.exit(128 + signal.Signals[name].value)
+        raise
+    except ImportError:
+        # an interrupt inside a compiled module's initialisation (numpy, onnxruntime) comes
+        # out as "ImportError: initialization failed"
+        name = signals.fired()
+        if name is None:
+            raise
+        typer.echo(f"interrupted ({name})", err=True)
+        sys.exit(128 + signal.Signals[name].value)
+    except KeyboardInterrupt as interrupt:  # pragma: no cover - typer normally catches it
+        name = signals.signal_name(interrupt)
+        typer.echo(f"interrupted ({name})", err=True)
+        sys.exit(128 + signal.Signals[name].value)

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from edge_affect.errors import EdgeAffectError
+from edge_affect.paths import check_distinct, display
+
+MIN_SECONDS = 2.0  # the warm-up alone is 2 s (50 hops)
 
 
 def register(app: typer.Typer) -> None:
@@ -21,6 +28,24 @@ def _default_models() -> list[Path]:
     if not found:
         runtime.default_model()  # raises the "no bundled model" message
     return found
+
+
+def _check_seconds(option: str, value: float, minimum: float) -> None:
+    if not (math.isfinite(value) and value >= minimum):
+        raise EdgeAffectError(
+            f"{option} {value}: give at least {minimum:g} s (the first 2 s warm the model up)"
+        )
+
+
+def _check_report_path(out: Path) -> None:
+    """The report's file must be writable: say so before the minutes of measuring."""
+    if out.is_dir():
+        raise EdgeAffectError(f"--out {display(out)}: is a folder, expected a .json file name")
+    parent = out.parent
+    if not parent.is_dir():
+        raise EdgeAffectError(f"--out {display(out)}: the folder {display(parent)} does not exist")
+    if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise EdgeAffectError(f"--out {display(out)}: not writable")
 
 
 def bench(
@@ -45,13 +70,28 @@ def bench(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Speed, memory and stability of the device pipeline, with references in the same run."""
-    bench_module = importlib.import_module("edge_affect.bench")
+    _check_seconds("--seconds", seconds, MIN_SECONDS)
+    if soak is not None:
+        _check_seconds("--soak", soak, MIN_SECONDS)
     models = tuple(model) if model else tuple(_default_models())
+    if out is not None:
+        check_distinct(
+            {"--audio": audio, **{f"--model {m.name}": m for m in models}}, {"--out": out}
+        )
+        _check_report_path(out)
+    bench_module = importlib.import_module("edge_affect.bench")
     options = bench_module.BenchOptions(
-        models=models, audio=audio, seconds=seconds, soak_s=soak, process=process,
+        models=models,
+        audio=audio,
+        seconds=seconds,
+        soak_s=soak,
+        process=process,
         references=references,
-    )  # fmt: skip
+    )
     report = bench_module.run_bench(options)
     if out is not None:
-        out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        try:
+            out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        except OSError as error:
+            raise EdgeAffectError(f"--out {display(out)}: {error.strerror}") from None
     typer.echo(json.dumps(report, indent=2) if as_json else bench_module.format_bench(report))

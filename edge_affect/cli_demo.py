@@ -18,6 +18,7 @@ so ``edge-affect --help`` stays light.
 from __future__ import annotations
 
 import importlib
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
@@ -33,8 +34,9 @@ from edge_affect.cli_runtime import (
     live_options,
     say,
 )
-from edge_affect.errors import MissingDataError, ToolMissingError
+from edge_affect.errors import EdgeAffectError, MissingDataError, ToolMissingError
 from edge_affect.live import DEFAULT_OSC_PREFIX
+from edge_affect.paths import check_distinct
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
 DEMO_AUDIO = DEMO_DIR / "demo.ogg"
@@ -60,13 +62,31 @@ def _demo_files() -> None:
 
 
 def fresh_log_path(out: Path) -> Path:
-    """``out/demo-<UTC time>.csv``, with ``-2``, ``-3``... when that second is taken."""
+    """``out/demo-<UTC time>.csv``, with ``-2``, ``-3``... when that second is taken.
+
+    The name is claimed by creating the file with ``O_EXCL``, so two demos started in the same
+    second (two terminals, a script) never pick the same name.
+    """
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise EdgeAffectError(f"--out {out}: cannot create the folder ({error.strerror})") from None
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    candidate, n = out / f"demo-{stamp}.csv", 1
-    while candidate.exists() or candidate.with_suffix(".png").exists():
+    n = 1
+    while True:
+        candidate = out / (f"demo-{stamp}.csv" if n == 1 else f"demo-{stamp}-{n}.csv")
         n += 1
-        candidate = out / f"demo-{stamp}-{n}.csv"
-    return candidate
+        if candidate.with_suffix(".png").exists():
+            continue
+        try:
+            os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        except FileExistsError:
+            continue
+        except OSError as error:
+            raise EdgeAffectError(
+                f"{candidate}: cannot create the log ({error.strerror})"
+            ) from None
+        return candidate
 
 
 def _scores(result: dict[str, Any]) -> dict[str, float | None]:
@@ -104,15 +124,19 @@ def demo(
     rt, ev, sinks = _module("runtime"), _module("evaluate"), _module("sinks")
     live = live_options(lsl, osc, osc_prefix, serve)
     options = rt.RunOptions(model=model, quiet=quiet, live=live)
-    log_path = fresh_log_path(out)
     loaded = rt.load_model(options)
     gold = ev.load_gold(DEMO_GOLD)  # before the run: a broken install fails early
     source = rt.open_file_source(DEMO_AUDIO, not fast)
+    log_path = fresh_log_path(out)  # claimed (created empty): the sink then owns it
     pace = "as fast as possible" if fast else "in real time (--fast skips the wait)"
     typer.echo(f"demo: {source.description} through {loaded.path.name}, {pace}")
     try:
         summary, _ = rt.stream_to_log(
-            source, loaded, rt.LogOptions(log_path, "csv"), options, announce=say
+            source,
+            loaded,
+            rt.LogOptions(log_path, "csv", overwrite=True),
+            options,
+            announce=say,
         )
     except rt.RunError as error:
         for line in rt.summary_lines(error.summary, error.paths, "demo"):
@@ -145,11 +169,13 @@ def plot(
 ) -> None:
     """Arousal and valence over time, speech shaded, the gold standard overlaid."""
     ev, sinks, plotting = _module("evaluate"), _module("sinks"), _module("plot")
+    target = out or log.with_suffix(".png")
+    inputs = {"the log": log, **{f"--gold {p.name}": p for p in gold or []}}
+    check_distinct(inputs, {"--out": target})  # a figure never replaces its own data
     plotting.matplotlib_figure()  # a missing extra fails before any reading
     table = sinks.read_log(log)
     reference = ev.load_gold(gold) if gold else None
     scores = _scores(ev.evaluate(table, reference)) if reference else None
-    target = out or log.with_suffix(".png")
     plotting.plot_log(table, target, gold=reference, scores=scores)
     message = f"wrote {target}"
     if scores:

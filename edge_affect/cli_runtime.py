@@ -18,6 +18,7 @@ import typer
 from edge_affect.errors import EdgeAffectError
 from edge_affect.live import DEFAULT_LSL_NAME, DEFAULT_OSC_PREFIX, LiveOptions, parse_endpoint
 from edge_affect.live.endpoint import LOOPBACK
+from edge_affect.paths import check_distinct, display
 
 ModelOption = Annotated[
     Path | None,
@@ -104,13 +105,19 @@ def _log_options(
     ``--out`` the log is ``default_out(format)``."""
     if fmt is not None and fmt not in rt.FORMATS:
         raise EdgeAffectError(f"--format {fmt}: choose csv, jsonl or arff")
+    suffix = out.suffix.lower().lstrip(".") if out is not None else ""
     if out is None:
         fmt = fmt or "csv"
         out = default_out(fmt)
     elif str(out) == "-":
         fmt = fmt or "jsonl"
-    elif fmt is None and out.suffix.lower().lstrip(".") not in rt.FORMATS:
+    elif fmt is None and suffix not in rt.FORMATS:
         fmt = "csv"  # /dev/stdout, a FIFO, a name without a known suffix
+    elif fmt is not None and suffix in rt.FORMATS and suffix != fmt:
+        raise EdgeAffectError(
+            f"--format {fmt} but --out {display(out)} names a .{suffix} file; "
+            f"drop --format or give the file a .{fmt} suffix"
+        )
     return rt.LogOptions(out, fmt, rotate[0], rotate[1], overwrite)
 
 
@@ -152,6 +159,22 @@ def live_options(
 
 def say(message: str) -> None:
     typer.echo(message, err=True)
+
+
+def _check_files(
+    rt: ModuleType,
+    inputs: dict[str, Path | None],
+    log: Any,
+    record: Path | None = None,
+) -> None:
+    """No output may be an input or another output, even with --overwrite (a rotated log's
+    files included)."""
+    outputs: dict[str, Path | None] = {"the log --out": log.out, "--record": record}
+    if log.rotate_mb is not None or log.rotate_hours is not None:
+        outputs.update(
+            (f"the log file {display(p.name)}", p) for p in rt.rotation_candidates(log.out, inputs)
+        )
+    check_distinct(inputs, outputs)
 
 
 def _finish(rt: ModuleType, call: Any, what: str, to_stderr: bool = False) -> None:
@@ -200,10 +223,11 @@ def listen(
     osc_prefix: OscPrefixOption = DEFAULT_OSC_PREFIX,
     serve: ServeOption = None,
 ) -> None:
-    """Stream the microphone: one arousal/valence reading per 40 ms, logged; Ctrl-C stops."""
+    """Stream the microphone: one arousal/valence reading per 40 ms, logged; Ctrl-C,
+    SIGTERM or SIGHUP stops it cleanly (summary, log closed, exit 0)."""
     rt = _runtime()
     live = live_options(lsl, osc, osc_prefix, serve)
-    options = rt.RunOptions(model, _settings(gate, silence), threads, quiet, live)
+    options = rt.RunOptions(model, _settings(gate, silence), rt.check_threads(threads), quiet, live)
     log = _log_options(
         rt,
         out,
@@ -213,6 +237,11 @@ def listen(
         overwrite,
     )
     max_hops = rt.duration_hops(duration)
+    if rate is not None:
+        rt.check_rate("--rate", rate)
+    _check_files(rt, {"the model": model}, log, record)
+    if record is not None:
+        rt.check_record_path(record, overwrite)
     loaded = rt.load_model(options)
     source = rt.open_mic_source(device, rate)
     if not quiet:
@@ -229,7 +258,10 @@ def listen(
 
 
 def run_file(
-    audio: Annotated[Path, typer.Argument(help="Audio file (WAV, FLAC...; any rate).")],
+    audio: Annotated[
+        Path,
+        typer.Argument(help="Audio file (WAV, FLAC...; any rate), or - for standard input."),
+    ],
     model: ModelOption = None,
     out: OutOption = None,
     fmt: FormatOption = None,
@@ -239,6 +271,15 @@ def run_file(
     quiet: QuietOption = True,
     threads: ThreadsOption = 1,
     overwrite: OverwriteOption = False,
+    raw_rate: Annotated[
+        int | None,
+        typer.Option(
+            "--raw-rate", help="AUDIO (a pipe or -) is raw s16le mono PCM at this rate (Hz)."
+        ),
+    ] = None,
+    allow_low_rate: Annotated[
+        bool, typer.Option(help="Accept audio below 8 kHz (refused as a likely wrong header).")
+    ] = False,
     lsl: LslOption = None,
     lsl_wait: Annotated[
         float,
@@ -252,19 +293,30 @@ def run_file(
     osc_prefix: OscPrefixOption = DEFAULT_OSC_PREFIX,
     serve: ServeOption = None,
 ) -> None:
-    """Run an audio file through the same streaming pipeline, as fast as possible."""
+    """Run an audio file, or a pipe (``-``: standard input, WAV or --raw-rate PCM), through
+    the same streaming pipeline, as fast as it comes."""
     rt = _runtime()
     live = live_options(lsl, osc, osc_prefix, serve, lsl_wait)
-    options = rt.RunOptions(model, _settings(gate, silence), threads, quiet, live)
+    options = rt.RunOptions(model, _settings(gate, silence), rt.check_threads(threads), quiet, live)
+    stdin = str(audio) == "-"
     log = _log_options(
-        rt, out, fmt, lambda f: Path(f"{audio.stem}.affect.{f}"), (None, None), overwrite
+        rt,
+        out,
+        fmt,
+        lambda f: rt.default_log_path("stdin", f) if stdin else Path(f"{audio.stem}.affect.{f}"),
+        (None, None),
+        overwrite,
     )
+    if raw_rate is not None:
+        rt.check_rate("--raw-rate", raw_rate)
+    _check_files(rt, {"the audio": None if stdin else audio, "the model": model}, log)
     loaded = rt.load_model(options)
-    source = rt.open_file_source(audio, realtime)
+    source = rt.open_audio_source(audio, realtime, raw_rate, allow_low_rate)
+    name = "stdin" if stdin else display(audio.name)
     _finish(
         rt,
         lambda: rt.stream_to_log(source, loaded, log, options, announce=say),
-        audio.name,
+        name,
         to_stderr=str(log.out) == "-",
     )
 

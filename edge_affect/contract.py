@@ -42,6 +42,8 @@ from edge_affect.errors import DataFormatError
 
 CONTRACT_VERSION = 1
 PREFIX = "edge_affect."
+#: The longest window a window-mode model may ask for (re-run every hop; 60 s is already slow).
+MAX_WINDOW_S = 60
 Mode = Literal["stream", "window"]
 MODES: tuple[Mode, ...] = ("stream", "window")
 PRECISIONS = ("fp32", "int8-dynamic", "int8-static")
@@ -176,6 +178,11 @@ class Contract:
             differences.append(
                 f"window_samples {self.window_samples} is not a positive number of "
                 f"{self.hop_samples}-sample hops"
+            )
+        if self.mode == "window" and self.window_samples > MAX_WINDOW_S * SAMPLE_RATE:
+            differences.append(
+                f"window_samples {self.window_samples} is longer than the {MAX_WINDOW_S} s "
+                "this runtime re-runs per hop"
             )
         if self.mode == "stream" and not self.states:
             differences.append("a stream-mode model declares no state tensors")

@@ -244,9 +244,10 @@ def evaluate(
 ) -> dict[str, Any]:
     """CCC of a predictions log against gold values on the 40 ms grid starting at 0.00 s.
 
-    Returns a JSON-able dict: ``prediction`` (log path), ``gold_frames`` (common length of
-    the gold dimensions), ``n_frames`` and ``overlap_s`` (frames with both a prediction and
-    gold at delay 0, and their first/last time), ``speech_frames``, ``delay_search_s``,
+    Returns a JSON-able dict: ``prediction`` (log path), ``invalid_rows`` (log rows without
+    a value, NaN, left out), ``gold_frames`` (common length of the gold dimensions),
+    ``n_frames`` and ``overlap_s`` (frames with both a prediction row and gold at delay 0, and
+    their first/last time), ``speech_frames``, ``delay_search_s``,
     ``delay_step_s`` and ``dimensions``: for each gold dimension ``n_frames``, ``ccc`` (at
     delay 0), ``best_delay_s``, ``best_n_frames``, ``best_ccc``, ``speech_n_frames``,
     ``speech_ccc`` and ``speech_best_ccc`` (``None`` with fewer than 2 speech frames).
@@ -269,8 +270,16 @@ def evaluate(
         for dimension in LABEL_NAMES
         if dimension in arrays
     }
+    invalid = int((~(np.isfinite(pred.arousal) & np.isfinite(pred.valence))).sum())
+    if all(row["n_frames"] < MIN_FRAMES for row in dimensions.values()):
+        raise EvaluationError(
+            f"{pred.source}: nothing left to score: {invalid} of {pred.n_rows} log rows have "
+            "no value (NaN: an invalid model output), and the rest leave "
+            f"{max(row['n_frames'] for row in dimensions.values())} frame(s) with gold"
+        )
     return {
         "prediction": pred.source,
+        "invalid_rows": invalid,
         "gold_frames": gold_frames,
         "n_frames": int(overlap.size),
         "overlap_s": [round(overlap[0] * HOP_S, 2), round(overlap[-1] * HOP_S, 2)],
@@ -298,6 +307,11 @@ def format_evaluation(result: Mapping[str, Any]) -> str:
         f"of {result['gold_frames']} gold frames; speech in "
         f"{result['speech_frames']} ({100.0 * result['speech_frames'] / n:.1f} %)",
     ]
+    if result.get("invalid_rows"):
+        lines.append(
+            f"dropped: {result['invalid_rows']} log rows without a value (NaN: invalid model "
+            "output); the frames count only the rest"
+        )
     if search:
         lines.append(
             f"delay search: 0.00-{result['delay_search_s']:.2f} s in "

@@ -43,6 +43,8 @@ class AffectModel:
 
     def __init__(self, path: str | Path, *, threads: int = 1) -> None:
         self.path = Path(path)
+        if self.path.is_dir():
+            raise MissingDataError(f"{self.path}: is a folder, expected an .onnx model file")
         if not self.path.is_file():
             raise MissingDataError(f"{self.path}: no such model file")
         try:

@@ -27,6 +27,7 @@ from edge_affect.audio import HOP_S
 from edge_affect.errors import EdgeAffectError
 from edge_affect.model import AffectModel
 from edge_affect.reading import Output, Reading
+from edge_affect.signals import signal_name
 from edge_affect.sources import SourceStats
 from edge_affect.vad import VadGate, VadSettings
 
@@ -77,9 +78,15 @@ class Pipeline:
         started = time.perf_counter()
         speech = self.gate.process(hop)
         output: Output
+        arousal = valence = math.nan
         if speech or not self.settings.gate:
-            self.arousal, self.valence = self.stream.step(hop).tolist()
+            arousal, valence = self.stream.step(hop).tolist()
             output = "model"
+            if math.isfinite(arousal) and math.isfinite(valence):
+                self.arousal, self.valence = arousal, valence
+            else:  # an invalid row; the held value stays the last valid one
+                arousal = valence = math.nan
+                self.stream.reset()  # a non-finite state would poison every later hop
         else:
             if self._window_mode:
                 self.stream.push(hop)
@@ -89,10 +96,12 @@ class Pipeline:
                 output = "decay"
             else:
                 output = "hold"
+        if output != "model":
+            arousal, valence = self.arousal, self.valence
         reading = Reading(
             index=self.index,
-            arousal=self.arousal,
-            valence=self.valence,
+            arousal=arousal,
+            valence=valence,
             speech=speech,
             output=output,
             latency_s=time.perf_counter() - started,
@@ -127,6 +136,8 @@ class Summary:
     drops: int = 0
     wall_s: float = 0.0
     interrupted: bool = False
+    stop_signal: str | None = None  # SIGINT, SIGTERM or SIGHUP when a signal stopped the run
+    invalid_hops: int = 0  # rows without a value: the model's output was not finite
     error: str | None = None
     failure: EdgeAffectError | None = field(default=None, repr=False)
     latencies_s: list[float] = field(default_factory=list, repr=False)
@@ -154,6 +165,8 @@ class Summary:
         self.hops += 1
         self.speech_hops += reading.speech
         self.model_hops += reading.output == "model"
+        if not reading.valid:
+            self.invalid_hops += 1
         if len(self.latencies_s) >= LATENCY_WINDOW:
             del self.latencies_s[: LATENCY_WINDOW // 2]  # keep the recent half
         self.latencies_s.append(reading.latency_s)
@@ -174,6 +187,8 @@ class Summary:
             "latency_p99_us": round(self.latency_percentile_us(99), 1),
             "latency_max_us": round(self.latency_max_s * 1e6, 1),
             "interrupted": self.interrupted,
+            "stop_signal": self.stop_signal,
+            "invalid_hops": self.invalid_hops,
             "error": self.error,
         }
 
@@ -223,12 +238,17 @@ def run_stream(
             summary.add(reading)
             if max_hops is not None and summary.hops >= max_hops:
                 break
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         summary.interrupted = True
+        summary.stop_signal = signal_name(interrupt)
     except EdgeAffectError as error:
         summary.failure = error
         summary.error = str(error)
     finally:
         summary.wall_s = time.perf_counter() - started
-        source.close()
+        try:
+            source.close()
+        except KeyboardInterrupt as interrupt:  # a stop signal while the source closes
+            summary.interrupted = True
+            summary.stop_signal = signal_name(interrupt)
     return summary

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -26,6 +27,11 @@ class Reading:
     #: ``time.monotonic()`` when the hop's last sample was captured: from the input's ADC time
     #: for a microphone; for a file, the stream's start plus the hop's end (the pipeline's time).
     capture_time: float | None = None
+
+    @property
+    def valid(self) -> bool:
+        """False when the model's output was not finite (NaN/Inf): the row has no value."""
+        return math.isfinite(self.arousal) and math.isfinite(self.valence)
 
     @property
     def time_s(self) -> float:

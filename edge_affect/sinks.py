@@ -27,11 +27,18 @@ written as ``<stem>.0001<suffix>``, ``<stem>.0002<suffix>``, ... (the plain name
 used, so a set sorts and globs as one), checked between rows, so a row is never split or
 repeated across files. Every file starts with its own header; times stay absolute.
 
+A reading whose values are not finite (an invalid model output) is a row without values:
+CSV ``0.04,,,1``, JSONL ``null`` values and ``"valid": false`` (every line stays valid JSON),
+ARFF ``?``; :func:`read_log` gives NaN for them.
+
 Faults: parent folders are created (as :func:`edge_affect.formats.arff.write_arff` does);
 an existing regular file (or rotated member) is refused unless ``overwrite=True``; devices
-and pipes are written as they are. A failed open, and a failed write or close mid-log (disk
-full, file-size limit), raise :class:`SinkError` naming the file and the OS reason; after a
-failed write the file is cut back to the end of its last complete row and closed.
+and pipes are written as they are. A regular file is locked (``flock``, exclusive) while it is
+written and only emptied once locked, so a second writer fails before writing, naming the
+first (also when ``overwrite=True`` would remove a rotated set a writer still holds). A failed
+open, and a failed write or close mid-log (disk full, file-size limit), raise
+:class:`SinkError` naming the file and the OS reason; after a failed write the file is cut back
+to the end of its last complete row and closed.
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ from edge_affect.audio import HOP_MS, HOP_S
 from edge_affect.contract import PREFIX, Contract
 from edge_affect.errors import DataFormatError, EdgeAffectError, MissingDataError
 from edge_affect.formats.arff import parse_arff
+from edge_affect.paths import LockedError, lock_or_fail, locked_by_other
 from edge_affect.reading import Reading
 
 FloatArray = npt.NDArray[np.float64]
@@ -75,7 +83,7 @@ BYTES_PER_MB = 1_000_000
 SECONDS_PER_HOUR = 3600.0
 #: Rotation numbers: ``.0001`` ... (more digits past 9999; readers sort numerically).
 MEMBER_DIGITS = 4
-_MEMBER_NAME = re.compile(r"^(?P<stem>.+)\.(?P<number>\d{4,})(?P<suffix>\.[^.]*)?$")
+MEMBER_NAME = re.compile(r"^(?P<stem>.+)\.(?P<number>\d{4,})(?P<suffix>\.[^.]*)?$")
 _UNSAFE_INSTANCE = re.compile(r"[^A-Za-z0-9_.\-]")
 
 
@@ -205,6 +213,8 @@ class _CsvFormat(_Format):
 
     def row(self, reading: Reading) -> str:
         speech = 1 if reading.speech else 0
+        if not reading.valid:  # empty values: pandas reads NaN, so does read_log
+            return f"{reading.index * HOP_S:.2f},,,{speech}\n"
         return f"{reading.index * HOP_S:.2f},{reading.arousal:.6f},{reading.valence:.6f},{speech}\n"
 
 
@@ -216,6 +226,8 @@ class _JsonlFormat(_Format):
         return self.header_json(file_index, first_time_s) + "\n"
 
     def row(self, r: Reading) -> str:
+        if not r.valid:
+            return self._invalid_row(r)
         return (
             json.dumps(
                 {
@@ -232,6 +244,24 @@ class _JsonlFormat(_Format):
             )
             + "\n"
         )
+
+    @staticmethod
+    def _invalid_row(r: Reading) -> str:
+        """A row whose model output was not finite: ``null`` values and ``"valid": false``
+        (never ``NaN``/``Infinity``, which are not JSON)."""
+        row = {
+            "time": _time_json(r),
+            "arousal": None,
+            "valence": None,
+            "valid": False,
+            "speech": bool(r.speech),
+            "output": str(r.output),
+            "wall_time": round(float(r.wall_time), 6),
+            "latency_ms": round(float(r.latency_s) * 1000.0, 3),
+            "overflows": int(r.overflows),
+            "drops": int(r.drops),
+        }
+        return json.dumps(row, allow_nan=False) + "\n"
 
     def footer(self, summary_json: str) -> str:
         return summary_json + "\n"
@@ -307,7 +337,7 @@ def rotated_members(base: Path) -> list[Path]:
         return []
     found: list[tuple[int, Path]] = []
     for candidate in base.parent.iterdir():
-        match = _MEMBER_NAME.match(candidate.name)
+        match = MEMBER_NAME.match(candidate.name)
         if (
             match
             and match["stem"] == base.stem
@@ -346,20 +376,39 @@ def _open_file(path: Path, overwrite: bool) -> tuple[int, bool]:
     if mode is not None and regular and not overwrite:
         raise SinkError(f"{path}: exists; choose another name or allow overwriting it")
     flags = os.O_WRONLY
-    if regular:
-        flags |= os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
+    if regular:  # truncated only once locked: a second writer must not cut the first's log
+        flags |= os.O_CREAT | (0 if overwrite else os.O_EXCL)
     try:
-        return os.open(path, flags, 0o644), regular
+        fd = os.open(path, flags, 0o644)
     except OSError as exc:
         raise SinkError(f"{path}: cannot open the log for writing: {_reason(exc)}") from None
+    if regular:
+        try:
+            lock_or_fail(fd, path)
+            os.ftruncate(fd, 0)
+        except LockedError as exc:
+            os.close(fd)
+            raise SinkError(str(exc)) from None
+        except OSError as exc:
+            os.close(fd)
+            raise SinkError(f"{path}: cannot empty the earlier log: {_reason(exc)}") from None
+    return fd, regular
 
 
 def _clear_rotated_set(base: Path, overwrite: bool) -> None:
-    for member in rotated_members(base):
+    members = rotated_members(base)
+    for member in members:
         if not overwrite:
             raise SinkError(
                 f"{member}: exists from an earlier log; choose another name or allow overwriting"
             )
+        writer = locked_by_other(member)
+        if writer is not None:
+            raise SinkError(
+                f"{member}: another writer has this log open ({writer}); nothing was written; "
+                "stop it or choose another name"
+            )
+    for member in members:
         try:
             member.unlink()
         except OSError as exc:
@@ -657,7 +706,7 @@ def _read_csv(path: Path, text: str) -> _Part:
         if len(fields) != 4:
             raise DataFormatError(f"{path}:{number}: {len(fields)} values, expected 4 (truncated?)")
         try:
-            values = [float(f) for f in fields[:3]]
+            values = [float(f) if f else math.nan for f in fields[:3]]
         except ValueError:
             raise DataFormatError(f"{path}:{number}: a value is not a number: {line!r}") from None
         part.times.append(values[0])
@@ -679,8 +728,9 @@ def _jsonl_row(part: _Part, obj: Mapping[str, Any], source: str) -> None:
     if not isinstance(speech, bool):
         raise DataFormatError(f"{source}: 'speech' is {speech!r}, expected true or false")
     part.times.append(_json_number(obj, "time", source))
-    part.arousal.append(_json_number(obj, "arousal", source))
-    part.valence.append(_json_number(obj, "valence", source))
+    invalid = obj.get("valid") is False  # null values: the model's output was not finite
+    part.arousal.append(math.nan if invalid else _json_number(obj, "arousal", source))
+    part.valence.append(math.nan if invalid else _json_number(obj, "valence", source))
     part.speech.append(speech)
 
 
@@ -786,7 +836,7 @@ def log_files(path: str | Path) -> list[Path]:
     gaps.
     """
     p = Path(path)
-    match = _MEMBER_NAME.match(p.name)
+    match = MEMBER_NAME.match(p.name)
     if p.exists():
         if not (match and int(match["number"]) == 1):
             return [p]

@@ -12,7 +12,10 @@ callback's status flags.
 
 from __future__ import annotations
 
+import atexit
+import os
 import queue
+import struct
 import threading
 import time
 from collections import deque
@@ -37,12 +40,22 @@ MIC_BLOCK_S = 0.02  # device callback period
 MIC_QUEUE_S = 10.0  # audio the queue holds before it drops blocks
 STALL_TIMEOUT_S = 5.0  # no callback for this long -> the device is lost (idle sinks lag ~2 s)
 MAX_ADC_AGE_S = 2.0  # an ADC time older than this at the callback is not trusted
+MIN_RATE_HZ = 8000  # below this an audio rate is refused unless asked (speech needs 8 kHz)
+MAX_RATE_HZ = 768_000  # the highest rate accepted for --rate / --raw-rate
+CLOSE_TIMEOUT_S = 2.0  # closing a stream longer than this: abandon it (a frozen server)
 
 
 class DeviceError(EdgeAffectError):
     """The input device is missing, cannot be opened, or was lost mid-stream."""
 
     exit_code = 4
+
+
+def low_rate_message(origin: str, rate_hz: int, min_rate_hz: int) -> str:
+    return (
+        f"{origin}: {rate_hz} Hz is below {min_rate_hz} Hz, too low for speech (a wrong "
+        "header?); pass --allow-low-rate to process it anyway"
+    )
 
 
 def to_int16(samples: FloatArray32) -> Int16Array:
@@ -55,8 +68,10 @@ def to_int16(samples: FloatArray32) -> Int16Array:
 class Hopper:
     """Float32 blocks at ``rate_hz`` in, 640-sample int16 hops at 16 kHz out."""
 
-    def __init__(self, rate_hz: int) -> None:
+    def __init__(self, rate_hz: int, origin: str = "the audio") -> None:
         self.rate_hz = rate_hz
+        self.origin = origin
+        self._samples_in = 0  # input samples seen, at rate_hz: locates a bad sample in time
         self._resampler = (
             soxr.ResampleStream(rate_hz, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
             if rate_hz != SAMPLE_RATE
@@ -67,6 +82,9 @@ class Hopper:
     def push(self, block: FloatArray32, *, last: bool = False) -> Iterator[Int16Array]:
         """Feed a block; yield every complete hop. ``last`` flushes the resampler and pads
         the final partial hop with zeros (so every input sample is covered by a reading)."""
+        if not np.isfinite(block).all():
+            self._non_finite(block)
+        self._samples_in += block.shape[0]
         x = block
         if self._resampler is not None:
             x = self._resampler.resample_chunk(block, last=last)
@@ -80,6 +98,14 @@ class Hopper:
             hop[: self._pending.size] = self._pending
             self._pending = self._pending[:0]
             yield hop
+
+    def _non_finite(self, block: FloatArray32) -> None:
+        first = int(np.flatnonzero(~np.isfinite(block))[0])
+        at_s = (self._samples_in + first) / self.rate_hz
+        raise DataFormatError(
+            f"{self.origin}: a non-finite sample ({block[first]}) at {at_s:.3f} s "
+            f"(sample {self._samples_in + first}); audio must be finite numbers"
+        )
 
 
 @dataclass
@@ -137,14 +163,16 @@ def block_start_time(time_info: Any, frames: int, rate_hz: int) -> float:
 class FileSource:
     """Any file libsndfile reads (WAV, FLAC, OGG...), any rate, mixed down to mono."""
 
-    def __init__(self, path: str | Path, *, realtime: bool = False) -> None:
+    def __init__(
+        self, path: str | Path, *, realtime: bool = False, min_rate_hz: int = MIN_RATE_HZ
+    ) -> None:
         self.path = Path(path)
         if not self.path.exists():
             raise MissingDataError(f"{self.path}: no such file")
         if self.path.is_dir():
             raise MissingDataError(f"{self.path}: is a folder, expected an audio file")
         try:
-            self._file = soundfile.SoundFile(str(self.path))
+            self._file = soundfile.SoundFile(os.fsencode(self.path))  # any bytes in the name
         except (RuntimeError, soundfile.LibsndfileError) as error:
             raise DataFormatError(f"{self.path}: not a readable audio file ({error})") from None
         self.rate_hz = int(self._file.samplerate)
@@ -152,6 +180,9 @@ class FileSource:
         if self._file.frames == 0:
             self._file.close()
             raise DataFormatError(f"{self.path}: the file holds no audio samples")
+        if self.rate_hz < min_rate_hz:
+            self._file.close()
+            raise DataFormatError(low_rate_message(str(self.path), self.rate_hz, min_rate_hz))
         self.realtime = realtime
         self.stats = SourceStats()
         self.description = (
@@ -160,7 +191,7 @@ class FileSource:
         )
 
     def hops(self) -> Iterator[Int16Array]:
-        hopper = Hopper(self.rate_hz)
+        hopper = Hopper(self.rate_hz, str(self.path))
         block = max(1, int(FILE_BLOCK_S * self.rate_hz))
         started, emitted = time.perf_counter(), 0
         try:
@@ -183,6 +214,154 @@ class FileSource:
 
     def close(self) -> None:
         self._file.close()
+
+
+PIPE_READ_BYTES = 65536  # at most this much per read; a read returns what the pipe holds
+#: WAV data sizes that mean "unknown": 0 and 0xFFFFFFFF (ffmpeg), about 2**31 (arecord)
+_UNKNOWN_DATA_SIZE_MIN = 0x7FFF0000
+_WAVE_FORMAT_PCM, _WAVE_FORMAT_FLOAT, _WAVE_FORMAT_EXTENSIBLE = 1, 3, 0xFFFE
+_PCM_SCALES = {1: 128.0, 2: 32768.0, 3: 8388608.0, 4: 2147483648.0}
+
+
+@dataclass(frozen=True)
+class PcmLayout:
+    """How the bytes of a pipe become samples: rate, channels, bytes per sample, float or int."""
+
+    rate_hz: int
+    channels: int = 1
+    sample_bytes: int = 2
+    is_float: bool = False
+    data_bytes: int | None = None  # the WAV data chunk's size, when the writer knew it
+
+    @property
+    def frame_bytes(self) -> int:
+        return self.channels * self.sample_bytes
+
+    def decode(self, raw: bytes) -> FloatArray32:
+        """Whole frames of little-endian PCM -> float32 mono in [-1, 1]."""
+        width = self.sample_bytes
+        if self.is_float:
+            x = np.frombuffer(raw, dtype=f"<f{width}").astype(np.float32)
+        elif width == 1:
+            x = (np.frombuffer(raw, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
+        elif width == 3:
+            b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
+            v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
+            x = (np.where(v >= 1 << 23, v - (1 << 24), v) / _PCM_SCALES[3]).astype(np.float32)
+        else:
+            x = (np.frombuffer(raw, dtype=f"<i{width}") / _PCM_SCALES[width]).astype(np.float32)
+        if self.channels > 1:
+            mono: FloatArray32 = x.reshape(-1, self.channels).mean(axis=1, dtype=np.float32)
+            return mono
+        return x
+
+
+def _read_exact(fd: int, n: int) -> bytes:
+    parts, got = [], 0
+    while got < n:
+        chunk = os.read(fd, n - got)
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
+
+
+def _wav_format(fmt: bytes, origin: str) -> tuple[int, int, int, int]:
+    """``fmt `` chunk -> (format tag, channels, rate, bits)."""
+    if len(fmt) < 16:
+        raise DataFormatError(f"{origin}: a WAV fmt chunk of {len(fmt)} bytes")
+    tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", fmt[:16])
+    if tag == _WAVE_FORMAT_EXTENSIBLE and len(fmt) >= 26:
+        tag = struct.unpack("<H", fmt[24:26])[0]
+    return tag, channels, rate, bits
+
+
+def read_wav_header(fd: int, origin: str) -> PcmLayout:
+    """Read a WAV header from a pipe up to the start of its samples (no seeking)."""
+    riff = _read_exact(fd, 12)
+    if len(riff) < 12 or riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
+        raise DataFormatError(
+            f"{origin}: not a WAV stream; for raw PCM give its rate with --raw-rate HZ (s16le mono)"
+        )
+    layout: tuple[int, int, int, int] | None = None
+    while True:
+        head = _read_exact(fd, 8)
+        if len(head) < 8:
+            raise DataFormatError(f"{origin}: the WAV stream ends before its audio data")
+        name, size = head[:4], struct.unpack("<I", head[4:])[0]
+        if name == b"data":
+            break
+        body = _read_exact(fd, size + (size & 1))
+        if name == b"fmt ":
+            layout = _wav_format(body, origin)
+    if layout is None:
+        raise DataFormatError(f"{origin}: the WAV stream has no fmt chunk before its data")
+    tag, channels, rate, bits = layout
+    supported = (tag == _WAVE_FORMAT_PCM and bits in (8, 16, 24, 32)) or (
+        tag == _WAVE_FORMAT_FLOAT and bits in (32, 64)
+    )
+    if not supported or channels < 1 or rate < 1:
+        raise DataFormatError(
+            f"{origin}: WAV format {tag} with {bits} bits, {channels} channels, {rate} Hz is "
+            "not supported on a pipe (integer PCM 8-32 bit or float 32/64 bit)"
+        )
+    data_bytes = None if size == 0 or size >= _UNKNOWN_DATA_SIZE_MIN else size
+    return PcmLayout(rate, channels, bits // 8, tag == _WAVE_FORMAT_FLOAT, data_bytes)
+
+
+class PipeSource:
+    """Audio from a pipe (``run -``: standard input, or a FIFO): a WAV stream, or raw
+    little-endian s16 mono PCM at ``raw_rate_hz``. Read as it arrives, so the pipe paces the
+    run (``arecord ... | edge-affect run -`` streams live); the same :class:`Hopper` and
+    pipeline as every other source."""
+
+    def __init__(
+        self,
+        fd: int,
+        name: str,
+        *,
+        raw_rate_hz: int | None = None,
+        min_rate_hz: int = MIN_RATE_HZ,
+        owns_fd: bool = False,
+    ) -> None:
+        self._fd, self._owns_fd, self.name = fd, owns_fd, name
+        self.stats = SourceStats()
+        if raw_rate_hz is not None:
+            self.layout = PcmLayout(raw_rate_hz)
+            kind = "raw s16le"
+        else:
+            self.layout = read_wav_header(fd, name)
+            kind = "WAV"
+        self.rate_hz = self.layout.rate_hz
+        if self.rate_hz < min_rate_hz:
+            raise DataFormatError(low_rate_message(name, self.rate_hz, min_rate_hz))
+        self.description = f"{name} ({kind}, {self.rate_hz} Hz, {self.layout.channels} ch)"
+
+    def hops(self) -> Iterator[Int16Array]:
+        layout = self.layout
+        hopper = Hopper(self.rate_hz, self.name)
+        left = layout.data_bytes
+        pending = b""
+        while left is None or left > 0:
+            data = os.read(
+                self._fd, PIPE_READ_BYTES if left is None else min(left, PIPE_READ_BYTES)
+            )
+            if not data:
+                break
+            if left is not None:
+                left -= len(data)
+            pending += data
+            whole = len(pending) // layout.frame_bytes * layout.frame_bytes
+            if whole:
+                yield from hopper.push(layout.decode(pending[:whole]))
+                pending = pending[whole:]
+        yield from hopper.push(np.zeros(0, dtype=np.float32), last=True)
+
+    def close(self) -> None:
+        if self._owns_fd:
+            self._owns_fd = False
+            os.close(self._fd)
 
 
 def _sounddevice() -> Any:
@@ -229,7 +408,15 @@ class MicSource:
         try:
             info = self._sd.query_devices(device, "input")
         except (ValueError, self._sd.PortAudioError) as error:
-            raise DeviceError(f"input device {device!r}: {error}") from None
+            if device is None:
+                raise DeviceError(
+                    "no audio input found: no audio server (PulseAudio, PipeWire) is running "
+                    "and no input device is present; `edge-affect devices` lists the devices, "
+                    "--device picks one"
+                ) from None
+            raise DeviceError(
+                f"input device {device!r}: {error}; `edge-affect devices` lists the devices"
+            ) from None
         self.device_name = str(info["name"])
         self.rate_hz = int(rate_hz or info["default_samplerate"])
         self.device = device
@@ -238,6 +425,7 @@ class MicSource:
         self._queue: queue.Queue[tuple[FloatArray32, float]] = queue.Queue(maxsize=capacity)
         self._stream: Any = None
         self._finished = threading.Event()
+        self.close_timed_out = False
 
     def _callback(self, indata: Any, frames: int, time_info: Any, status: Any) -> None:
         if status.input_overflow:
@@ -286,11 +474,32 @@ class MicSource:
                 raise DeviceError(f"input device {self.description} stopped (disconnected?)")
 
     def close(self) -> None:
+        """Stop the stream without ever blocking the caller for long.
+
+        PortAudio's ``abort()`` waits for the audio server; a frozen or hung server would hold
+        it (and the exit) forever. The stream is closed in a daemon thread that gets
+        ``CLOSE_TIMEOUT_S``; past that it is abandoned, and so is sounddevice's exit handler
+        (which would wait on the same server), so the process can still exit.
+        """
         stream, self._stream = self._stream, None
-        if stream is not None:
+        if stream is None:
+            return
+        done = threading.Event()
+
+        def shut() -> None:
             # abort, not stop: stop() waits for pending buffers and can hang on a lost device
             try:
                 stream.abort()
                 stream.close()
             except self._sd.PortAudioError:
                 pass
+            finally:
+                done.set()
+
+        threading.Thread(target=shut, name="edge-affect-close-audio", daemon=True).start()
+        try:
+            done.wait(CLOSE_TIMEOUT_S)
+        finally:  # also when a stop signal cuts the wait short
+            if not done.is_set():
+                self.close_timed_out = True
+                atexit.unregister(self._sd._exit_handler)

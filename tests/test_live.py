@@ -225,7 +225,7 @@ def test_listen_stamps_lsl_samples_with_the_capture_time(
     second) and about 40 ms apart."""
     import pylsl  # noqa: PLC0415
 
-    from tests.test_audio_stack import _pactl_info  # noqa: PLC0415
+    from tests.runtime.test_audio_stack import _pactl_info  # noqa: PLC0415
 
     if _pactl_info() is None:
         unavailable("no PulseAudio server: run the tests under scripts/with-pulseaudio.sh")

@@ -29,7 +29,7 @@ from edge_affect.audio import HOP_S, HOP_SAMPLES, LABEL_NAMES, LABEL_RATE_HZ, SA
 from edge_affect.errors import DataFormatError
 from edge_affect.metrics import ccc
 from edge_affect.timegrid import FloatArray
-from train.data.avec import SPLITS, AvecCorpus, Session
+from train.data.avec import AUDIO_SHORTFALL_TOLERANCE_S, SPLITS, AvecCorpus, Session
 from train.data.mosi import is_mosi_source, open_mosi
 from train.data.mosi_describe import describe_mosi, format_mosi
 
@@ -294,11 +294,26 @@ def _inter_rater_r(corpus: AvecCorpus) -> dict[str, Any]:
     return out
 
 
+def _label_overrun(corpus: AvecCorpus, session: Session, audio_s: float) -> str | None:
+    """A warning when the gold standard runs past the end of the audio (a label file that
+    belongs to another recording, or a cut recording); training would refuse the session."""
+    if not corpus.has_labels(session):
+        return None
+    labels_s = (corpus.n_frames(session) - 1) * HOP_S
+    if labels_s <= audio_s + AUDIO_SHORTFALL_TOLERANCE_S:
+        return None
+    return (
+        f"{session.name}: the gold standard runs to {labels_s:.2f} s but the audio lasts "
+        f"{audio_s:.2f} s (training refuses this session)"
+    )
+
+
 def describe(corpus: AvecCorpus, *, evidence: bool = True) -> dict[str, Any]:
-    """A JSON-ready description of ``corpus``."""
+    """A JSON-ready description of ``corpus``; ``warnings`` lists problems found."""
     splits: dict[str, Any] = {}
     rates: set[int] = set()
     channels: set[int] = set()
+    warnings: list[str] = []
     for split in SPLITS:
         sessions = corpus.split(split)
         durations = []
@@ -307,6 +322,9 @@ def describe(corpus: AvecCorpus, *, evidence: bool = True) -> dict[str, Any]:
             rates.add(rate)
             channels.add(n_channels)
             durations.append(duration)
+            overrun = _label_overrun(corpus, session, duration)
+            if overrun is not None:
+                warnings.append(overrun)
         splits[split] = {
             "sessions": len(sessions),
             "labelled": sum(corpus.has_labels(s) for s in sessions),
@@ -325,6 +343,7 @@ def describe(corpus: AvecCorpus, *, evidence: bool = True) -> dict[str, Any]:
         "modalities": modalities,
         "labels": _label_stats(corpus),
         "raters": _inter_rater_r(corpus),
+        "warnings": warnings,
     }
     if description["kind"] == "synthetic":
         manifest = json.loads((corpus.root / MANIFEST).read_text(encoding="utf-8"))
@@ -350,6 +369,8 @@ def _section(title: str, rows: list[tuple[str, str]]) -> list[str]:
 def format_description(d: dict[str, Any]) -> str:
     """The description as readable aligned text."""
     lines: list[str] = [f"corpus kind: {d['kind']}", ""]
+    if d.get("warnings"):
+        lines += ["warnings", *(f"  ! {w}" for w in d["warnings"]), ""]
     lines += _section(
         "splits",
         [
