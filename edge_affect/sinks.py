@@ -226,34 +226,16 @@ class _JsonlFormat(_Format):
         return self.header_json(file_index, first_time_s) + "\n"
 
     def row(self, r: Reading) -> str:
-        if not r.valid:
-            return self._invalid_row(r)
-        return (
-            json.dumps(
-                {
-                    "time": _time_json(r),
-                    "arousal": round(float(r.arousal), 6),
-                    "valence": round(float(r.valence), 6),
-                    "speech": bool(r.speech),
-                    "output": str(r.output),
-                    "wall_time": round(float(r.wall_time), 6),
-                    "latency_ms": round(float(r.latency_s) * 1000.0, 3),
-                    "overflows": int(r.overflows),
-                    "drops": int(r.drops),
-                }
-            )
-            + "\n"
+        """One JSON object; a row whose model output was not finite has ``null`` values and
+        ``"valid": false`` (never ``NaN``/``Infinity``, which are not JSON)."""
+        values: dict[str, Any] = (
+            {"arousal": round(float(r.arousal), 6), "valence": round(float(r.valence), 6)}
+            if r.valid
+            else {"arousal": None, "valence": None, "valid": False}
         )
-
-    @staticmethod
-    def _invalid_row(r: Reading) -> str:
-        """A row whose model output was not finite: ``null`` values and ``"valid": false``
-        (never ``NaN``/``Infinity``, which are not JSON)."""
         row = {
             "time": _time_json(r),
-            "arousal": None,
-            "valence": None,
-            "valid": False,
+            **values,
             "speech": bool(r.speech),
             "output": str(r.output),
             "wall_time": round(float(r.wall_time), 6),
