@@ -20,19 +20,23 @@ trap 'rm -rf "$WORK"' EXIT
 wheel=$(ls "$WORK"/wheels/edge_affect-*.whl)
 "$WORK/venv/bin/pip" install -q "$wheel[test]" 2>&1 |
   grep -v '^WARNING' >&2 || true
-"$WORK/venv/bin/python" - <<'EOF'
+mkdir "$WORK/src"
+cp -r tests pyproject.toml "$WORK/src/"
+cd "$WORK/src"  # no edge_affect/ here: imports resolve to the venv
+"$WORK/venv/bin/python" - "$WORK/venv" <<'EOF'
 import importlib.util
 import sys
+from pathlib import Path
 
 host_only = [m for m in ("torch", "onnx", "onnxscript", "matplotlib") if importlib.util.find_spec(m)]
 if host_only:
     sys.exit(f"device-venv-check: the device install pulled in {', '.join(host_only)}")
 import edge_affect
 
-print(f"device-venv-check: edge_affect {edge_affect.__version__} from {edge_affect.__file__}")
+where = Path(edge_affect.__file__).resolve()
+if not where.is_relative_to(Path(sys.argv[1]).resolve()):
+    sys.exit(f"device-venv-check: edge_affect imported from {where}, not from the venv")
+print(f"device-venv-check: edge_affect {edge_affect.__version__} from the venv's site-packages")
 EOF
-mkdir "$WORK/src"
-cp -r tests pyproject.toml "$WORK/src/"
-cd "$WORK/src"
 bash "$ROOT/scripts/with-pulseaudio.sh" "$WORK/venv/bin/python" -m pytest tests/runtime \
   -q -p no:cacheprovider
