@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import soundfile as sf
 
@@ -301,7 +302,6 @@ def test_threads_are_bounded(speech: Path, tmp_path: Path) -> None:
 
 def _window_model_claiming(tmp_path: Path, window_samples: int) -> Path:
     """The bundled graph relabelled as a window-mode model of ``window_samples``."""
-    onnx = pytest.importorskip("onnx")
     model = onnx.load(str(MODEL))
     props = {p.key: p for p in model.metadata_props}
     props["edge_affect.mode"].value = "window"
@@ -473,7 +473,6 @@ def test_non_finite_audio_is_an_error_naming_its_time(tmp_path: Path) -> None:
 def _nan_model(path: Path) -> Path:
     """A stream-mode graph that outputs sqrt(mean PCM) for both dimensions: NaN for hops whose
     mean is negative, finite otherwise; its state passes through."""
-    onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper  # noqa: PLC0415
 
     from edge_affect.contract import Contract, StateSpec  # noqa: PLC0415

@@ -81,9 +81,9 @@ def test_the_demo_scores_the_same_in_fp32_and_int8(demo_readings: dict[str, np.n
 
 def test_the_bundled_int8_model_records_a_scheme_that_does_not_saturate() -> None:
     contract = AffectModel(BUNDLED_MODELS / DEFAULT_MODEL).contract
-    assert contract.quantization is not None
-    assert contract.quantization["weights"] == "uint8"  # U8U8: exact on every kernel class
-    assert contract.quantization["activations"] == "uint8"
+    scheme = contract.quantization or {}
+    assert scheme.get("weights") == "uint8"  # U8U8: no kernel class saturates on it
+    assert scheme.get("activations") == "uint8"
     saturating = {**describe_cpu(), "int8_kernel": "x86-avx2", "u8s8_saturates": True}
     assert int8_warning(contract.precision, contract.quantization, saturating) == ""
 
