@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -38,31 +37,45 @@ _OPENSMILE = (
 )
 
 
+#: Runs argv[1:] as a child of this small process and prints its usage as JSON. Measured from
+#: here, not from the benchmark itself: Linux keeps a child's peak RSS across ``exec``, so a
+#: child forked straight from the (large) benchmark process would report the benchmark's size.
+_LAUNCHER = (
+    "import json, os, sys, time\n"
+    "started = time.perf_counter()\n"
+    "pid = os.fork()\n"
+    "if pid == 0:\n"
+    "    os.execv(sys.argv[1], sys.argv[1:])\n"
+    "_, status, usage = os.wait4(pid, 0)\n"
+    "wall = time.perf_counter() - started\n"
+    "print(json.dumps({'wall_s': wall, 'status': os.waitstatus_to_exitcode(status),\n"
+    "    'peak_rss_kb': usage.ru_maxrss, 'cpu_s': usage.ru_utime + usage.ru_stime}),\n"
+    "    file=sys.stderr)\n"
+)
+
+
 def _usage_of(args: list[str], timeout_s: float = 600.0) -> dict[str, Any]:
-    """Run ``args`` (little output); its wall time, and its own peak RSS and CPU time (user +
-    system) from ``wait4``."""
-    started = time.perf_counter()
-    child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = started + timeout_s
-    while True:
-        pid, status, usage = os.wait4(child.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.perf_counter() > deadline:
-            child.kill()
-            raise EdgeAffectError(f"{' '.join(args[:4])}: no result in {timeout_s:.0f} s")
-        time.sleep(0.002)
-    wall_s = time.perf_counter() - started
-    stdout = child.stdout.read().decode() if child.stdout else ""
-    stderr = child.stderr.read().decode() if child.stderr else ""
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        raise EdgeAffectError(f"{' '.join(args[:4])} failed: {stderr.strip()[-500:]}")
+    """Run ``args`` (``args[0]`` an executable path); its output, wall time, peak RSS and CPU
+    time (user + system), measured by a small launcher process."""
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", _LAUNCHER, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise EdgeAffectError(f"{' '.join(args[:4])}: no result in {timeout_s:.0f} s") from None
+    lines = result.stderr.strip().splitlines()
+    usage = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
+    if result.returncode != 0 or usage.get("status") != 0:
+        raise EdgeAffectError(f"{' '.join(args[:4])} failed: {result.stderr.strip()[-500:]}")
     return {
-        "wall_s": round(wall_s, 3),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
-        "stdout": stdout,
+        "wall_s": round(usage["wall_s"], 3),
+        "peak_rss_mb": round(usage["peak_rss_kb"] / 1024, 1),
+        "cpu_s": round(usage["cpu_s"], 3),
+        "stdout": result.stdout,
     }
 
 
