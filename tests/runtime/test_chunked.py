@@ -4,6 +4,7 @@ state of K single-hop calls, bit for bit (fp32 and int8); the pipeline, ``run`` 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,8 @@ from edge_affect.cli import app
 from edge_affect.model import AffectModel
 from edge_affect.pipeline import Pipeline, PipelineSettings, run_stream
 from edge_affect.reading import Reading
-from edge_affect.runtime import chunk_latency_line
-from edge_affect.sources import SourceStats, to_int16
+from edge_affect.runtime import FILE_CHUNK_HOPS, chunk_latency_line, file_chunk_hops
+from edge_affect.sources import FileSource, PipeSource, SourceStats, to_int16
 
 runner = CliRunner()
 
@@ -157,6 +158,20 @@ def test_run_uses_big_chunks_and_writes_the_same_log(
         app, ["run", str(wav), "--out", str(tmp_path / "x.csv"), "--chunk-hops", "0"]
     )
     assert result.exit_code == 2 and "--chunk-hops 0: choose 1 to 1500" in result.stderr
+
+
+def test_run_chunks_a_fast_file_and_not_a_paced_one(tmp_path: Path) -> None:
+    wav = tmp_path / "short.wav"
+    sf.write(wav, np.zeros(HOP_SAMPLES * 3, dtype=np.int16), SAMPLE_RATE, subtype="PCM_16")
+    assert file_chunk_hops(FileSource(wav)) == FILE_CHUNK_HOPS == 250
+    assert file_chunk_hops(FileSource(wav, realtime=True)) == 1
+    read, write = os.pipe()
+    os.close(write)
+    pipe = PipeSource(read, "pipe", raw_rate_hz=SAMPLE_RATE, owns_fd=True)
+    try:
+        assert file_chunk_hops(pipe) == 1
+    finally:
+        pipe.close()
 
 
 def test_the_chunk_latency_line_names_the_delay() -> None:
