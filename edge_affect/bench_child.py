@@ -4,14 +4,17 @@ It imports what ``listen`` imports (the CLI, the runtime, sounddevice/PortAudio)
 model, and streams an audio file paced in real time through the same pipeline into a CSV log,
 the file standing in for the microphone. It prints one JSON line: the wall-clock time of its
 first reading, the peak RSS (``VmHWM``) and, with ``--imports-only``, the RSS after the imports
-alone (the floor that Python, numpy, onnxruntime and PortAudio set).
+alone (the floor that Python, numpy, onnxruntime and PortAudio set). ``--cpu`` adds the share
+of one core the streaming loop took (CPU time over wall time, start-up excluded);
+``--no-gate`` runs the model on every hop.
 
-``python -m edge_affect.bench_child MODEL AUDIO SECONDS LOG [--imports-only]``
+``python -m edge_affect.bench_child MODEL AUDIO SECONDS LOG [--imports-only] [--cpu] [--no-gate]``
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -27,6 +30,11 @@ def _status_kb(field: str) -> int | None:
     return None
 
 
+def _cpu_s() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
 def main(argv: list[str]) -> None:
     model_path, audio, seconds, log = argv[0], argv[1], float(argv[2]), argv[3]
     from pathlib import Path  # noqa: PLC0415 - the imports are what this process measures
@@ -35,7 +43,7 @@ def main(argv: list[str]) -> None:
     import edge_affect.runtime  # noqa: F401, PLC0415
     from edge_affect import sources  # noqa: PLC0415
     from edge_affect.model import AffectModel  # noqa: PLC0415
-    from edge_affect.pipeline import Pipeline  # noqa: PLC0415
+    from edge_affect.pipeline import Pipeline, PipelineSettings  # noqa: PLC0415
     from edge_affect.sinks import LogHeader, open_sink  # noqa: PLC0415
 
     portaudio = True
@@ -49,10 +57,11 @@ def main(argv: list[str]) -> None:
         return
     model = AffectModel(model_path, threads=1)
     source = sources.FileSource(audio, realtime=True)
-    pipeline = Pipeline(model)
+    pipeline = Pipeline(model, PipelineSettings(gate="--no-gate" not in argv))
     sink = open_sink(Path(log), "csv", LogHeader.now(source.description, {}), overwrite=True)
     first: float | None = None
     hops = 0
+    cpu_started, wall_started = _cpu_s(), time.perf_counter()
     for hop in source.hops():
         sink.write(pipeline.process(hop))
         hops += 1
@@ -62,7 +71,10 @@ def main(argv: list[str]) -> None:
             break
     source.close()
     sink.close()
+    share = (_cpu_s() - cpu_started) / (time.perf_counter() - wall_started)
     result.update({"first_reading_wall": first, "hops": hops, "peak_rss_kb": _status_kb("VmHWM")})
+    if "--cpu" in argv:
+        result["cpu_share"] = share
     print(json.dumps(result))
 
 

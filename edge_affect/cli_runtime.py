@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import Annotated, Any
@@ -222,12 +223,27 @@ def listen(
     osc: OscOption = None,
     osc_prefix: OscPrefixOption = DEFAULT_OSC_PREFIX,
     serve: ServeOption = None,
+    chunk_hops: Annotated[
+        int,
+        typer.Option(
+            "--chunk-hops",
+            help="Run the model on K hops at once (wake less often; readings come K at a "
+            "time, up to (K-1) x 40 ms later). Ctrl-C drops an unfinished chunk.",
+        ),
+    ] = 1,
 ) -> None:
     """Stream the microphone: one arousal/valence reading per 40 ms, logged; Ctrl-C,
     SIGTERM or SIGHUP stops it cleanly (summary, log closed, exit 0)."""
     rt = _runtime()
     live = live_options(lsl, osc, osc_prefix, serve)
-    options = rt.RunOptions(model, _settings(gate, silence), rt.check_threads(threads), quiet, live)
+    options = rt.RunOptions(
+        model,
+        _settings(gate, silence),
+        rt.check_threads(threads),
+        quiet,
+        live,
+        rt.check_chunk_hops(chunk_hops),
+    )
     log = _log_options(
         rt,
         out,
@@ -247,6 +263,8 @@ def listen(
     if not quiet:
         where = "standard output" if str(log.out) == "-" else log.out
         typer.echo(f"listening to {source.description}; Ctrl-C stops; log: {where}", err=True)
+    if chunk_hops > 1:
+        typer.echo(rt.chunk_latency_line(chunk_hops), err=True)
     _finish(
         rt,
         lambda: rt.stream_to_log(
@@ -292,13 +310,28 @@ def run_file(
     osc: OscOption = None,
     osc_prefix: OscPrefixOption = DEFAULT_OSC_PREFIX,
     serve: ServeOption = None,
+    chunk_hops: Annotated[
+        int | None,
+        typer.Option(
+            "--chunk-hops",
+            help="Hops per model call (same readings); default: 250 (10 s) for a file read "
+            "as fast as possible, 1 for a pipe or --realtime.",
+        ),
+    ] = None,
 ) -> None:
     """Run an audio file, or a pipe (``-``: standard input, WAV or --raw-rate PCM), through
     the same streaming pipeline, as fast as it comes."""
     rt = _runtime()
     live = live_options(lsl, osc, osc_prefix, serve, lsl_wait)
-    options = rt.RunOptions(model, _settings(gate, silence), rt.check_threads(threads), quiet, live)
     stdin = str(audio) == "-"
+    options = rt.RunOptions(
+        model,
+        _settings(gate, silence),
+        rt.check_threads(threads),
+        quiet,
+        live,
+        rt.check_chunk_hops(1 if chunk_hops is None else chunk_hops),
+    )
     log = _log_options(
         rt,
         out,
@@ -312,6 +345,8 @@ def run_file(
     _check_files(rt, {"the audio": None if stdin else audio, "the model": model}, log)
     loaded = rt.load_model(options)
     source = rt.open_audio_source(audio, realtime, raw_rate, allow_low_rate)
+    if chunk_hops is None:
+        options = replace(options, chunk_hops=rt.file_chunk_hops(source))
     name = "stdin" if stdin else display(audio.name)
     _finish(
         rt,

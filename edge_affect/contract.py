@@ -18,6 +18,10 @@ Version 1 keys (all required unless marked):
 ``output``             name of the ``[1, 2]`` (stream) / ``[1, n, 2]`` (window) output
 ``labels``             ``arousal,valence`` (output order)
 ``states``             JSON list of ``{input, output, shape, dtype}`` (stream mode)
+``chunked``            ``true``: a stream graph whose PCM input takes any whole number of
+                       hops per call (``[1, 640 n]`` in, ``[1, n, 2]`` out, the states
+                       advanced by n hops); ``false`` or absent: one hop per call
+                       (``[1, 640]`` in, ``[1, 2]`` out). Optional: older files are single-hop
 ``precision``          ``fp32``, ``int8-dynamic`` or ``int8-static``
 ``quantization``       JSON: the int8 scheme (activation and weight types, granularity,
                        reduce_range, calibration, quantized ops); ``null`` for fp32.
@@ -89,6 +93,7 @@ class Contract:
     training: dict[str, Any] = field(default_factory=dict)
     dev_ccc: dict[str, Any] | None = None
     quantization: dict[str, Any] | None = None
+    chunked: bool = False
     created: str = ""
     source_commit: str = "unknown"
 
@@ -109,6 +114,7 @@ class Contract:
             "output": self.output,
             "labels": ",".join(self.labels),
             "precision": self.precision,
+            "chunked": "true" if self.chunked else "false",
             "created": self.created,
             "source_commit": self.source_commit,
         }
@@ -155,6 +161,7 @@ class Contract:
             training=reader.json_dict("training"),
             dev_ccc=reader.json_optional_dict("dev_ccc"),
             quantization=reader.json_optional_dict("quantization", missing_ok=True),
+            chunked=reader.flag("chunked"),
             created=reader.text("created"),
             source_commit=reader.text("source_commit"),
         )
@@ -184,6 +191,8 @@ class Contract:
                 f"window_samples {self.window_samples} is longer than the {MAX_WINDOW_S} s "
                 "this runtime re-runs per hop"
             )
+        if self.chunked and self.mode != "stream":
+            differences.append("a window-mode model cannot be chunked")
         if self.mode == "stream" and not self.states:
             differences.append("a stream-mode model declares no state tensors")
         if differences:
@@ -196,6 +205,7 @@ class Contract:
             ("mode", self.mode + (f" (window {self.window_s:g} s)" if self.window_samples else "")),
             ("precision", self.precision),
             *self._quantization_rows(),
+            ("hops per call", "any (chunked)" if self.chunked else "1"),
             (
                 "input",
                 f"{self.pcm_input}: {self.pcm_dtype} PCM, {self.sample_rate} Hz mono, "
@@ -267,6 +277,17 @@ class _Reader:
             raise ContractError(
                 f"{self.origin}: contract key {PREFIX + key!r} is {value!r}, not an integer"
             ) from None
+
+    def flag(self, key: str) -> bool:
+        """An optional ``true``/``false`` key; absent reads as ``false``."""
+        if PREFIX + key not in self.props:
+            return False
+        value = self.text(key)
+        if value not in ("true", "false"):
+            raise ContractError(
+                f"{self.origin}: contract key {PREFIX + key!r} is {value!r}, not true or false"
+            )
+        return value == "true"
 
     def _json(self, key: str) -> Any:
         value = self.text(key)

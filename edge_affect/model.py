@@ -112,8 +112,36 @@ class ModelStream:
         feed[self._pcm_name] = hop.reshape(1, HOP_SAMPLES)
         outputs = self._run(self._outputs, feed)
         feed.update(zip(self._state_inputs, outputs[1:], strict=True))
-        prediction: FloatArray32 = outputs[0][0]  # [1, 2] float32 -> [2]
+        # [1, 2] float32 -> [2]; a chunked graph gives [1, 1, 2]
+        prediction: FloatArray32 = outputs[0].reshape(-1)
         return prediction
+
+    @property
+    def chunked(self) -> bool:
+        """Whether one graph call advances many hops (see :meth:`step_chunk`)."""
+        return self.model.contract.chunked
+
+    def step_chunk(self, hops: Int16Array) -> FloatArray32:
+        """``n`` hops (``[n, HOP_SAMPLES]`` int16) -> ``[n, 2]``: the readings, and the state,
+        of ``n`` calls of :meth:`step`. A chunked model advances them in one graph call (the
+        same nodes per hop, so the same numbers); a single-hop model is called ``n`` times."""
+        if hops.ndim != 2 or hops.shape[1] != HOP_SAMPLES or hops.dtype != np.int16:
+            raise ValueError(
+                f"expected [n, {HOP_SAMPLES}] int16 hops, got {hops.shape} {hops.dtype}"
+            )
+        if not self.chunked:
+            return np.stack([self.step(hop) for hop in hops]).astype(np.float32, copy=False)
+        feed = self._feed
+        feed[self._pcm_name] = hops.reshape(1, -1)
+        outputs = self._run(self._outputs, feed)
+        feed.update(zip(self._state_inputs, outputs[1:], strict=True))
+        readings: FloatArray32 = outputs[0][0]  # [1, n, 2] -> [n, 2]
+        return readings
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Set the carried state tensors (from :meth:`state`)."""
+        for name in self._state_inputs:
+            self._feed[name] = state[name].copy()
 
     def push(self, hop: Int16Array) -> None:
         """Window mode: add a hop to the window without running the model (gated silence).
@@ -172,12 +200,14 @@ def check_graph(contract: Contract, session: ort.InferenceSession, origin: str) 
 
 
 def _pcm_shape(contract: Contract) -> list[int | None]:
-    return [1, contract.hop_samples] if contract.mode == "stream" else [1, None]
+    single = contract.mode == "stream" and not contract.chunked
+    return [1, contract.hop_samples] if single else [1, None]
 
 
 def _output_shape(contract: Contract) -> list[int | None]:
     n = len(contract.labels)
-    return [1, n] if contract.mode == "stream" else [1, None, n]
+    single = contract.mode == "stream" and not contract.chunked
+    return [1, n] if single else [1, None, n]
 
 
 def _shape_matches(graph: list[int | str | None], contract: list[int] | list[int | None]) -> bool:

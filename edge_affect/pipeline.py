@@ -14,9 +14,10 @@ of the AVEC scale) with time constant ``decay_tau_s``; the reading's ``output`` 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -77,26 +78,77 @@ class Pipeline:
     ) -> Reading:
         started = time.perf_counter()
         speech = self.gate.process(hop)
-        output: Output
-        arousal = valence = math.nan
-        if speech or not self.settings.gate:
-            arousal, valence = self.stream.step(hop).tolist()
-            output = "model"
-            if math.isfinite(arousal) and math.isfinite(valence):
+        value = self._run_model(hop) if speech or not self.settings.gate else None
+        return self._reading(
+            hop, speech, value, time.perf_counter() - started, overflows, drops, capture_time
+        )
+
+    def process_chunk(
+        self,
+        hops: Sequence[npt.NDArray[np.int16]],
+        overflows: int = 0,
+        drops: int = 0,
+        capture_times: Sequence[float | None] | None = None,
+    ) -> list[Reading]:
+        """The readings of ``process`` on each hop in turn, with the model's hops of the chunk
+        advanced in one call of a chunked model. Each reading's latency is the chunk's
+        processing time divided by its hops (a single-hop model is called hop by hop)."""
+        times = list(capture_times) if capture_times is not None else [None] * len(hops)
+        if not self.stream.chunked:
+            return [
+                self.process(hop, overflows, drops, t) for hop, t in zip(hops, times, strict=True)
+            ]
+        started = time.perf_counter()
+        speech = [self.gate.process(hop) for hop in hops]
+        ran = [s or not self.settings.gate for s in speech]
+        values = iter(self._run_chunk([h for h, r in zip(hops, ran, strict=True) if r]))
+        chosen = [next(values) if r else None for r in ran]
+        latency_s = (time.perf_counter() - started) / max(1, len(hops))
+        return [
+            self._reading(hop, s, v, latency_s, overflows, drops, t)
+            for hop, s, v, t in zip(hops, speech, chosen, times, strict=True)
+        ]
+
+    def _run_model(self, hop: npt.NDArray[np.int16]) -> tuple[float, float]:
+        arousal, valence = self.stream.step(hop).tolist()
+        if not (math.isfinite(arousal) and math.isfinite(valence)):
+            self.stream.reset()  # a non-finite state would poison every later hop
+            return math.nan, math.nan
+        return arousal, valence
+
+    def _run_chunk(self, hops: list[npt.NDArray[np.int16]]) -> list[tuple[float, float]]:
+        if not hops:
+            return []
+        before = self.stream.state()
+        values = self.stream.step_chunk(np.stack(hops))
+        if np.isfinite(values).all():
+            return [(float(a), float(v)) for a, v in values.tolist()]
+        # a non-finite reading: redo the chunk hop by hop, resetting where a single hop would
+        self.stream.restore(before)
+        return [self._run_model(hop) for hop in hops]
+
+    def _reading(
+        self,
+        hop: npt.NDArray[np.int16],
+        speech: bool,
+        value: tuple[float, float] | None,
+        latency_s: float,
+        overflows: int,
+        drops: int,
+        capture_time: float | None,
+    ) -> Reading:
+        output: Output = "model"
+        if value is not None:
+            arousal, valence = value
+            if math.isfinite(arousal):  # an invalid row keeps the last valid value held
                 self.arousal, self.valence = arousal, valence
-            else:  # an invalid row; the held value stays the last valid one
-                arousal = valence = math.nan
-                self.stream.reset()  # a non-finite state would poison every later hop
         else:
             if self._window_mode:
                 self.stream.push(hop)
-            if self.settings.silence == "decay":
+            output = "decay" if self.settings.silence == "decay" else "hold"
+            if output == "decay":
                 self.arousal *= self._decay
                 self.valence *= self._decay
-                output = "decay"
-            else:
-                output = "hold"
-        if output != "model":
             arousal, valence = self.arousal, self.valence
         reading = Reading(
             index=self.index,
@@ -104,7 +156,7 @@ class Pipeline:
             valence=valence,
             speech=speech,
             output=output,
-            latency_s=time.perf_counter() - started,
+            latency_s=latency_s,
             wall_time=time.time(),
             overflows=overflows,
             drops=drops,
@@ -216,34 +268,43 @@ def run_stream(
     *,
     max_hops: int | None = None,
     on_hop: Callable[[npt.NDArray[np.int16]], None] | None = None,
+    chunk_hops: int = 1,
 ) -> Summary:
     """Drive ``source`` through ``pipeline`` into ``consumers`` until it ends or stops.
 
-    Ctrl-C ends the run cleanly (``summary.interrupted``); a user-facing error (a lost
-    device, a failing sink, unreadable audio) ends it with ``summary.failure`` set, so the
-    caller still has the counts; anything else is a bug and propagates. The source is always
-    closed; closing the consumers is the caller's job.
+    ``chunk_hops`` > 1 gathers that many hops and processes them together
+    (:meth:`Pipeline.process_chunk`): the same readings, delivered a chunk at a time. Ctrl-C
+    ends the run cleanly (``summary.interrupted``); a user-facing error (a lost device, a
+    failing sink, unreadable audio) ends it with ``summary.failure`` set, so the caller still
+    has the counts; anything else is a bug and propagates. Hops read before a stop or a source
+    error are still processed and delivered (unless the stop came while a chunk was being
+    delivered). The source is always closed; closing the consumers is the caller's job.
     """
+    if chunk_hops < 1:
+        raise ValueError(f"chunk_hops must be at least 1, got {chunk_hops}")
     summary = Summary()
     started = time.perf_counter()
     stats, clock = source.stats, StreamClock()
+    chunk = _Chunk(pipeline, stats, consumers, summary)
     try:
         for hop in source.hops():
             if on_hop is not None:
                 on_hop(hop)
-            captured = clock.capture_time(stats, pipeline.index)
-            reading = pipeline.process(hop, stats.overflows, stats.drops, captured)
-            for consumer in consumers:
-                consumer.write(reading)
-            summary.add(reading)
-            if max_hops is not None and summary.hops >= max_hops:
+            chunk.add(hop, clock.capture_time(stats, pipeline.index + len(chunk.hops)))
+            last = max_hops is not None and summary.hops + len(chunk.hops) >= max_hops
+            if len(chunk.hops) >= chunk_hops or last:
+                chunk.deliver()
+            if last:
                 break
+        chunk.deliver()
     except KeyboardInterrupt as interrupt:
         summary.interrupted = True
         summary.stop_signal = signal_name(interrupt)
+        chunk.deliver_after_stop()
     except EdgeAffectError as error:
         summary.failure = error
         summary.error = str(error)
+        chunk.deliver_after_stop()
     finally:
         summary.wall_s = time.perf_counter() - started
         try:
@@ -252,3 +313,47 @@ def run_stream(
             summary.interrupted = True
             summary.stop_signal = signal_name(interrupt)
     return summary
+
+
+class _Chunk:
+    """The hops read and not yet processed, and their delivery to the consumers."""
+
+    def __init__(
+        self, pipeline: Pipeline, stats: SourceStats, consumers: list[Consumer], summary: Summary
+    ) -> None:
+        self.pipeline = pipeline
+        self.stats = stats
+        self.consumers = consumers
+        self.summary = summary
+        self.hops: list[npt.NDArray[np.int16]] = []
+        self.times: list[float] = []
+        self.delivering = False
+
+    def add(self, hop: npt.NDArray[np.int16], capture_time: float) -> None:
+        self.hops.append(hop)
+        self.times.append(capture_time)
+
+    def deliver(self) -> None:
+        hops, times = self.hops, self.times
+        if not hops:
+            return
+        self.hops, self.times = [], []
+        self.delivering = True
+        overflows, drops = self.stats.overflows, self.stats.drops
+        if len(hops) == 1:
+            readings = [self.pipeline.process(hops[0], overflows, drops, times[0])]
+        else:
+            readings = self.pipeline.process_chunk(hops, overflows, drops, times)
+        for reading in readings:
+            for consumer in self.consumers:
+                consumer.write(reading)
+            self.summary.add(reading)
+        self.delivering = False
+
+    def deliver_after_stop(self) -> None:
+        """The hops read before a stop or a source error; not when delivery itself stopped
+        (part of that chunk is written), and a second stop or error keeps the first."""
+        if self.delivering:
+            return
+        with contextlib.suppress(KeyboardInterrupt, EdgeAffectError):
+            self.deliver()

@@ -23,7 +23,7 @@ import numpy.typing as npt
 import soundfile
 
 from edge_affect import __version__, signals
-from edge_affect.audio import LABEL_RATE_HZ, SAMPLE_RATE
+from edge_affect.audio import HOP_S, LABEL_RATE_HZ, SAMPLE_RATE
 from edge_affect.errors import EdgeAffectError, MissingDataError
 from edge_affect.live import LiveOptions, LiveOutput, RunInfo, close_outputs, open_outputs
 from edge_affect.model import AffectModel
@@ -73,6 +73,7 @@ class RunOptions:
     threads: int = 1
     quiet: bool = False
     live: LiveOptions = field(default_factory=LiveOptions)
+    chunk_hops: int = 1  # hops processed per model call (see run_stream)
 
 
 def default_log_path(prefix: str, fmt: str) -> Path:
@@ -258,7 +259,14 @@ def stream_to_log(
     if view is not None:
         consumers.append(view)
     try:
-        summary = run_stream(source, pipeline, consumers, max_hops=max_hops, on_hop=recorder)
+        summary = run_stream(
+            source,
+            pipeline,
+            consumers,
+            max_hops=max_hops,
+            on_hop=recorder,
+            chunk_hops=options.chunk_hops,
+        )
         signals.hold()  # shutting down: a further signal must not cut the log's close short
     finally:
         if view is not None:
@@ -353,6 +361,36 @@ def duration_hops(duration_s: float | None) -> int | None:
             "(leave it out to run until stopped)"
         )
     return max(1, round(duration_s * LABEL_RATE_HZ))
+
+
+#: ``run``'s chunk for a file read as fast as possible: 10 s of audio per model call.
+FILE_CHUNK_HOPS = 250
+#: The longest chunk: 60 s of audio (readings come that late).
+MAX_CHUNK_HOPS = 1500
+
+
+def check_chunk_hops(chunk_hops: int) -> int:
+    if not 1 <= chunk_hops <= MAX_CHUNK_HOPS:
+        raise EdgeAffectError(
+            f"--chunk-hops {chunk_hops}: choose 1 to {MAX_CHUNK_HOPS} hops of {HOP_S * 1000:.0f} ms"
+        )
+    return chunk_hops
+
+
+def file_chunk_hops(source: Source) -> int:
+    """``run``'s default: big chunks for a file read as fast as possible; hop by hop for a
+    pipe or a paced file, whose readings someone may be watching live."""
+    fast_file = isinstance(source, FileSource) and not source.realtime
+    return FILE_CHUNK_HOPS if fast_file else 1
+
+
+def chunk_latency_line(chunk_hops: int) -> str:
+    """What a chunk costs a live reader: readings come in batches, the first of each late."""
+    extra_ms = (chunk_hops - 1) * HOP_S * 1000
+    return (
+        f"chunks of {chunk_hops} hops: readings arrive {chunk_hops} at a time every "
+        f"{chunk_hops * HOP_S * 1000:.0f} ms, up to {extra_ms:.0f} ms later than hop by hop"
+    )
 
 
 def max_threads() -> int:

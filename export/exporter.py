@@ -30,6 +30,7 @@ from edge_affect.cpu import describe_cpu
 from edge_affect.errors import EdgeAffectError
 from edge_affect.model import AffectModel
 from export import parity
+from export.chunk import chunk_graph
 from export.graphs import StreamGraph, WindowGraph, example_window
 from export.onnx_graph import (
     compact_frontend,
@@ -39,7 +40,13 @@ from export.onnx_graph import (
     set_metadata,
     strip_debug_info,
 )
-from export.quantize import DEFAULT_SCHEME, DEFAULT_STATIC_SCHEME, quantize, scheme_named
+from export.quantize import (
+    DEFAULT_SCHEME,
+    DEFAULT_STATIC_SCHEME,
+    Scheme,
+    quantize,
+    scheme_named,
+)
 from export.report import check_targets, write_report
 from train.checkpoint import build_student, load_checkpoint
 from train.data.avec import AvecCorpus
@@ -61,6 +68,7 @@ class ExportOptions:
     parity_hops: int = 750  # 30 s of speech for torch vs ONNX
     latency_hops: int = 1000
     dev_max_s: float | None = None  # cap per dev session (window mode is O(W) per hop)
+    chunked: bool = True  # stream mode: any number of hops per call (export.chunk)
 
 
 def int8_path(out: Path) -> Path:
@@ -272,15 +280,7 @@ def export_student(checkpoint_path: Path, out: Path, options: ExportOptions) -> 
     compact_frontend(model, student.config.frontend)
     onnx.checker.check_model(model)
     contract = _contract(checkpoint, student, mode, window_samples)
-    _save(model, contract, out)
-    files = {"fp32": out}
-    if options.int8 or options.calibration or options.int8_scheme:
-        files["int8"] = int8_path(out)
-        quantize(out, files["int8"], scheme, clips if scheme.static else None)
-        quantized = onnx.load(str(files["int8"]))
-        compact_names(quantized)
-        int8_contract = replace(contract, precision=scheme.precision, quantization=scheme.to_dict())
-        _save(quantized, int8_contract, files["int8"])
+    files = _write_files(model, contract, out, options, scheme, clips)
     export_s = time.perf_counter() - started
     report = _measure(student, files, options, corpus)
     report["export_s"] = round(export_s, 2)
@@ -292,6 +292,33 @@ def export_student(checkpoint_path: Path, out: Path, options: ExportOptions) -> 
     report["total_s"] = round(time.perf_counter() - started, 2)
     write_report(report, report_path(out))
     return report
+
+
+def _write_files(
+    model: onnx.ModelProto,
+    contract: Contract,
+    out: Path,
+    options: ExportOptions,
+    scheme: Scheme,
+    clips: list[np.ndarray] | None,
+) -> dict[str, Path]:
+    """Write the fp32 file (and the int8 one); quantization reads the single-hop fp32 file,
+    and a chunked stream model is the single-hop graph wrapped afterwards (export.chunk)."""
+    _save(model, contract, out)
+    files = {"fp32": out}
+    chunk = options.chunked and contract.mode == "stream"
+    if options.int8 or options.calibration or options.int8_scheme:
+        files["int8"] = int8_path(out)
+        quantize(out, files["int8"], scheme, clips if scheme.static else None)
+        quantized = onnx.load(str(files["int8"]))
+        compact_names(quantized)
+        int8_contract = replace(
+            contract, precision=scheme.precision, quantization=scheme.to_dict(), chunked=chunk
+        )
+        _save(chunk_graph(quantized) if chunk else quantized, int8_contract, files["int8"])
+    if chunk:
+        _save(chunk_graph(model), replace(contract, chunked=True), out)
+    return files
 
 
 def _default_scheme(options: ExportOptions) -> str:

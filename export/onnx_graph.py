@@ -268,10 +268,10 @@ def set_metadata(model: onnx.ModelProto, props: dict[str, str]) -> None:
         entry.key, entry.value = key, value
 
 
-def weight_bytes(model: onnx.ModelProto) -> dict[str, int]:
+def weight_bytes(graph: onnx.GraphProto) -> dict[str, int]:
     """Initializer bytes by storage type: ``int8`` (int8/uint8), ``float`` and ``other``."""
     totals = {"int8": 0, "float": 0, "other": 0}
-    for tensor in model.graph.initializer:
+    for tensor in graph.initializer:
         array = numpy_helper.to_array(tensor)
         if array.dtype in (np.int8, np.uint8):
             totals["int8"] += array.nbytes

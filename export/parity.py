@@ -21,6 +21,7 @@ from edge_affect.audio import HOP_SAMPLES, LABEL_NAMES, SAMPLE_RATE
 from edge_affect.audio_io import read_audio
 from edge_affect.metrics import ccc_per_dimension
 from edge_affect.model import AffectModel
+from export.chunk import hop_graph
 from export.onnx_graph import weight_bytes
 from train.data.avec import AvecCorpus
 from train.data.tensors import pcm_for_labels
@@ -176,12 +177,17 @@ def latency(model: AffectModel, pcm: np.ndarray, hops: int, warmup: int = 20) ->
 
 def file_figures(path: Path) -> dict[str, Any]:
     model = onnx.load(str(path))
-    weights = weight_bytes(model)
+    hop = hop_graph(model)
+    weights = weight_bytes(hop) if hop is model.graph else _sum(weight_bytes(hop), model.graph)
     total = sum(weights.values())
     return {
         "file": path.name,
         "bytes": path.stat().st_size,
         "weight_bytes": weights,
         "int8_weight_share": round(weights["int8"] / total, 4) if total else 0.0,
-        "ops": sorted({n.op_type for n in model.graph.node}),
+        "ops": sorted({n.op_type for n in [*model.graph.node, *hop.node]}),
     }
+
+
+def _sum(hop: dict[str, int], outer: onnx.GraphProto) -> dict[str, int]:
+    return {k: v + weight_bytes(outer)[k] for k, v in hop.items()}

@@ -119,10 +119,12 @@ TEST_MODELS = Path(__file__).parent / "models"
 
 @pytest.fixture(scope="session")
 def exported_models() -> dict[str, Path]:
-    """A random-init causal student (gru 64) exported as ``stream`` (fp32), ``stream_int8``
-    and ``window`` (fp32, W = 6 s): real ONNX files, committed, for the runtime tests."""
+    """A random-init causal student (gru 64) exported as ``stream`` (fp32) and ``stream_int8``
+    (both chunked), ``stream_single`` (fp32, one hop per call) and ``window`` (fp32, W = 6 s):
+    real ONNX files, committed, for the runtime tests."""
     return {
         "stream": TEST_MODELS / "stream.onnx",
         "stream_int8": TEST_MODELS / "stream.int8.onnx",
+        "stream_single": TEST_MODELS / "stream.single.onnx",
         "window": TEST_MODELS / "window.onnx",
     }

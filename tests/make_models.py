@@ -3,12 +3,14 @@
     python -m tests.make_models [OUT_DIR]       # default tests/models
 
 A random-init causal student (GRU 64, torch seed 0, fixed feature statistics) exported by the
-real export path as ``stream.onnx`` (fp32), ``stream.int8.onnx`` (the default int8 scheme) and
-``window.onnx`` (fp32, W = 6 s). The files are committed so that the runtime tests need
-neither torch nor onnx (they run in a device-only install, on x86 and in the arm64 rootfs);
-``tests/test_export.py`` re-exports them and checks that the committed files still give the
-same readings, so a change of the export code that changes them fails until they are
-re-generated with this script. Needs the host extras and espeak-ng (the export's parity clip).
+real export path as ``stream.onnx`` (fp32), ``stream.int8.onnx`` (the default int8 scheme),
+both chunked (any number of hops per call), ``stream.single.onnx`` (fp32, one hop per call:
+what files exported before chunked graphs are) and ``window.onnx`` (fp32, W = 6 s). The
+files are committed so that the runtime tests need neither torch nor onnx (they run in a
+device-only install, on x86 and in the arm64 rootfs); ``tests/test_export.py`` re-exports
+them and checks that the committed files still give the same readings, so a change of the
+export code that changes them fails until they are re-generated with this script. Needs the
+host extras and espeak-ng (the export's parity clip).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from export.exporter import ExportOptions, export_student, int8_path
 from train.checkpoint import save_checkpoint
 from train.models import AudioStudent, EncoderConfig, StudentConfig
 
-FILES = ("stream.onnx", "stream.int8.onnx", "window.onnx")
+FILES = ("stream.onnx", "stream.int8.onnx", "stream.single.onnx", "window.onnx")
 
 
 def write_checkpoint(path: Path) -> None:
@@ -42,20 +44,23 @@ def write_checkpoint(path: Path) -> None:
 
 
 def make_test_models(out: Path) -> dict[str, Path]:
-    """Export the three models into ``out``; return them by role."""
+    """Export the four models into ``out``; return them by role."""
     out.mkdir(parents=True, exist_ok=True)
     quick = {"parity_hops": 50, "latency_hops": 10}
     with tempfile.TemporaryDirectory() as work:
         checkpoint = Path(work) / "checkpoint.pt"
         write_checkpoint(checkpoint)
         stream, window = Path(work) / "stream.onnx", Path(work) / "window.onnx"
+        single = Path(work) / "stream.single.onnx"
         export_student(checkpoint, stream, ExportOptions(int8=True, **quick))
+        export_student(checkpoint, single, ExportOptions(chunked=False, **quick))
         export_student(checkpoint, window, ExportOptions(mode="window", **quick))
-        for source in (stream, int8_path(stream), window):
+        for source in (stream, int8_path(stream), single, window):
             (out / source.name).write_bytes(source.read_bytes())
     return {
         "stream": out / "stream.onnx",
         "stream_int8": out / "stream.int8.onnx",
+        "stream_single": out / "stream.single.onnx",
         "window": out / "window.onnx",
     }
 

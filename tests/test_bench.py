@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from edge_affect.bench import BenchOptions, check_targets, run_bench
+from edge_affect.bench import BenchOptions, check_targets, format_bench, run_bench
 from edge_affect.cli import app
 
 runner = CliRunner()
@@ -22,22 +22,27 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def report(exported_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict:
-    models = (exported_models["stream_int8"], exported_models["window"])
-    options = BenchOptions(models=models, seconds=4.0, soak_s=120.0,
-                           work=tmp_path_factory.mktemp("bench"))  # fmt: skip
+    models = (exported_models["stream_int8"], exported_models["stream"], exported_models["window"])
+    work = tmp_path_factory.mktemp("bench")
+    options = BenchOptions(models=models, seconds=4.0, soak_s=120.0, cpu_share_s=2.0, work=work)
     return run_bench(options)
 
 
 def test_every_measurement_ran(report: dict, exported_models: dict[str, Path]) -> None:
     assert report["seconds"] == 4.0 and "espeak-ng" in report["audio"]
     streaming = report["streaming"]
-    assert [(s["mode"], s["gate"]) for s in streaming] == [
-        ("stream", False), ("stream", True), ("window", False), ("window", True),
-    ]  # fmt: skip
+    pairs = [(s["mode"], s["gate"]) for s in streaming]
+    assert pairs == [(mode, gate) for mode in ("stream", "stream", "window") for gate in (0, 1)]
     for s in streaming:
         assert s["hops"] == 100 and 0 < s["p50_us"] <= s["p99_us"] <= s["max_us"]
         assert s["rtf"] > 0
-    assert [f["hops"] for f in report["file_mode"]] == [100, 100]
+    files = report["file_mode"]
+    assert [f["hops"] for f in files] == [100, 100, 100]
+    assert [f["chunked"] for f in files] == [True, True, False]
+    assert all(f["rtf"] > 0 and f["rtf_hop_by_hop"] > 0 for f in files)
+    chunked = report["chunked"]  # the window model is not chunked: no row
+    assert [c["model"] for c in chunked] == ["stream.int8.onnx", "stream.onnx"]
+    assert all(c["readings_identical"] and c["chunk_hops"] == 250 for c in chunked)
     sizes = report["sizes"]
     assert (
         sizes[exported_models["stream_int8"].name] == exported_models["stream_int8"].stat().st_size
@@ -46,6 +51,13 @@ def test_every_measurement_ran(report: dict, exported_models: dict[str, Path]) -
     assert process["portaudio"] is True  # imported like listen does
     assert 0 < process["startup_s"] < 30
     assert process["imports_rss_mb"] < process["peak_rss_mb"] < 1000
+    run = report["run_process"]
+    assert run["model"] == "stream.int8.onnx" and 0 < run["peak_rss_mb"] < 1000
+    assert run["wall_s"] > 0 and run["rtf"] == pytest.approx(run["wall_s"] / 4.0, rel=1e-3)
+    share = report["cpu_share"]
+    assert share["seconds"] == 2.0
+    # paced in real time: a small share of one core; the model costs more than gated silence
+    assert 0 < share["silence_gated"] < share["speech"] < 0.9
 
 
 def test_the_soak_keeps_every_hop_and_a_flat_rss(report: dict) -> None:
@@ -62,9 +74,13 @@ def test_the_soak_keeps_every_hop_and_a_flat_rss(report: dict) -> None:
 def test_references_are_ratios_in_the_same_run(report: dict) -> None:
     torch_ref = report["torch"]
     assert torch_ref is not None and torch_ref["p50_us"] > 0  # torch is installed on the host
+    fp32_line = "stream.int8.onnx vs stream.onnx: p50"
+    assert fp32_line in format_bench(report)
     if report["opensmile"] is not None:
         assert report["opensmile"]["rtf"] > 0
-        assert "faster than openSMILE eGeMAPS >= 6x" in report["targets"]
+        whole = report["opensmile"]["process"]
+        assert whole["frames"] > 0 and whole["wall_s"] > 0
+        assert "run process vs openSMILE LLDs >= 12x" in report["targets"]
 
 
 def test_targets_compare_in_the_right_direction() -> None:
@@ -72,12 +88,14 @@ def test_targets_compare_in_the_right_direction() -> None:
         "streaming": [{"gate": False, "p50_us": 100.0, "p99_us": 2000.0, "rtf": 0.002}],
         "file_mode": [{"rtf": 0.0005}],
         "opensmile": {"rtf": 0.018},
+        "run_process": {"rtf": 0.0012, "peak_rss_mb": 61.0},
     }
     checks = check_targets(report)
-    assert checks["streaming p50 per hop <= 120 us"]["met"]
+    assert checks["streaming p50 per hop <= 100 us"]["met"]
     assert not checks["streaming p99 per hop <= 1 ms"]["met"]
-    assert checks["faster than openSMILE eGeMAPS >= 6x"]["met"]  # 9x
-    assert checks["file mode RTF <= 0.001"]["met"]
+    assert checks["run process vs openSMILE LLDs >= 12x"]["met"]  # 15x
+    assert checks["file mode RTF <= 0.0005"]["met"]
+    assert not checks["run peak RSS <= 60 MB"]["met"]
 
 
 def test_bench_cli_prints_a_table_and_writes_json(

@@ -22,6 +22,7 @@ from edge_affect.contract import PREFIX, Contract, ContractError
 from edge_affect.cpu import cpu_line, describe_cpu
 from edge_affect.model import AffectModel
 from export import parity
+from export.chunk import hop_graph
 from export.exporter import ExportOptions, export_student, int8_path, report_path
 from export.graphs import GRUCell, block_frames
 from export.onnx_graph import GENERATOR_PREFIX, _dft_nodes, _mel_nodes, frontend_nodes
@@ -147,7 +148,8 @@ def test_int8_graph_has_integer_recurrent_weights(
     stream_export: tuple[Path, dict], clip: parity.Clip
 ) -> None:
     out, report = stream_export
-    quantized = onnx.load(str(int8_path(out)))
+    quantized = onnx.ModelProto()  # the hop graph (the body of the chunked model's Scan)
+    quantized.graph.CopyFrom(hop_graph(onnx.load(str(int8_path(out)))))
     ops = {n.op_type for n in quantized.graph.node}
     assert not ops & {"GRU", "LSTM", "RNN"}
     assert "MatMulInteger" in ops
@@ -183,12 +185,13 @@ def test_metadata_carries_the_whole_contract(stream_export: tuple[Path, dict]) -
     keys = {
         "contract", "sample_rate", "hop_samples", "mode", "window_samples", "pcm_input",
         "pcm_dtype", "output", "labels", "states", "precision", "frontend", "model",
-        "training", "dev_ccc", "quantization", "created", "source_commit",
+        "training", "dev_ccc", "quantization", "chunked", "created", "source_commit",
     }  # fmt: skip
     assert {PREFIX + k for k in keys} <= set(props)
     assert json.loads(props[PREFIX + "quantization"]) is None  # fp32
     contract = Contract.from_metadata(props, "m")
     assert contract.labels == ("arousal", "valence") and contract.hop_samples == HOP_SAMPLES
+    assert contract.chunked and props[PREFIX + "chunked"] == "true"
     assert [s.input for s in contract.states] == ["tail", "gru_state"]
     assert contract.states[1].shape == (1, 1, 64)
     assert contract.frontend["n_mels"] == 64 and contract.model["encoder"] == "gru"
@@ -221,6 +224,8 @@ def test_a_wrong_contract_is_refused_naming_the_difference(
         ("output", "prediction"): "names an output 'prediction' the graph lacks",
         ("mode", "window"): "window_samples 0 is not a positive number",
         ("pcm_input", "audio"): "names an input 'audio' the graph lacks",
+        ("chunked", "yes"): "'edge_affect.chunked' is 'yes', not true or false",
+        ("chunked", "false"): "input 'pcm' has shape [1, 'samples'] in the graph, [1, 640]",
     }  # fmt: skip
     for (key, value), fragment in cases.items():
         bad = _tampered(out, tmp_path / f"{key}.onnx", key, value)
@@ -290,7 +295,7 @@ def test_other_int8_schemes_are_recorded_in_the_contract(
     assert contract.quantization == SCHEMES[scheme].to_dict()
     weights = [
         numpy_helper.to_array(i)
-        for i in onnx.load(str(int8_path(out))).graph.initializer
+        for i in hop_graph(onnx.load(str(int8_path(out)))).initializer
         if i.name.endswith("_quantized")
     ]
     expected = np.uint8 if SCHEMES[scheme].weights == "uint8" else np.int8
@@ -388,7 +393,7 @@ def test_export_scores_dev_and_static_int8_calibrates(
     assert set(report["dev"]["ccc"]) == {"fp32", "int8"}
     quantized = AffectModel(int8_path(out))
     assert quantized.contract.precision == "int8-static"
-    ops = {n.op_type for n in onnx.load(str(int8_path(out))).graph.node}
+    ops = {n.op_type for n in hop_graph(onnx.load(str(int8_path(out)))).node}
     assert "QuantizeLinear" in ops and "DequantizeLinear" in ops and "GRU" not in ops
     dev = quantized.contract.dev_ccc
     assert dev is not None and dev["source"].startswith("this ONNX file")

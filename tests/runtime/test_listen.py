@@ -127,12 +127,14 @@ def _pipe_source(tmp_path: Path) -> tuple[str, Path, str]:
     return name, fifo, result.stdout.strip()
 
 
+@pytest.mark.parametrize("chunk", [[], ["--chunk-hops", "25"]], ids=["hop", "chunk25"])
 def test_listen_through_a_pipe_source_equals_run_on_the_same_audio(
-    pulse: dict[str, str], exported_models: dict[str, Path], speech_16k: np.ndarray,
-    tmp_path: Path,
+    chunk: list[str], pulse: dict[str, str], exported_models: dict[str, Path],
+    speech_16k: np.ndarray, tmp_path: Path,
 ) -> None:  # fmt: skip
     """Faster than real time: the speech is written into a module-pipe-source FIFO, `listen`
-    captures it through PortAudio; `run` on the audio `listen` heard gives the same rows."""
+    captures it through PortAudio; `run` on the audio `listen` heard gives the same rows.
+    With ``--chunk-hops`` the rows are the same and the extra latency is said."""
     name, fifo, module = _pipe_source(tmp_path)
     try:
         clip = np.tile(to_int16(speech_16k), 3)  # ~12 s
@@ -141,7 +143,7 @@ def test_listen_through_a_pipe_source_equals_run_on_the_same_audio(
         listen = subprocess.Popen(
             _cli("listen", "--model", str(exported_models["stream"]), "--duration",
                  str(duration_s), "--out", str(log), "--record", str(record), "--quiet",
-                 "--no-gate"),
+                 "--no-gate", *chunk),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PULSE_SOURCE": name},
         )  # fmt: skip
@@ -157,6 +159,7 @@ def test_listen_through_a_pipe_source_equals_run_on_the_same_audio(
         _, stderr = listen.communicate(timeout=LISTEN_TIMEOUT_S)
         wall_s = time.monotonic() - started
         assert listen.returncode == 0, stderr
+        assert ("chunks of 25 hops" in stderr) == bool(chunk), stderr
     finally:
         subprocess.run(["pactl", "unload-module", module], timeout=10, check=False)
     live = log.read_text().splitlines()
