@@ -107,3 +107,25 @@ def hop_graph(model: onnx.ModelProto) -> onnx.GraphProto:
             body: onnx.GraphProto = helper.get_attribute_value(attribute)
             return body
     return model.graph
+
+
+def unchunk(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The single-hop stream model inside a chunked one (a copy of ``model`` when it is
+    single-hop): the inverse of :func:`chunk_graph`, for tools that work on the hop graph
+    (quantization)."""
+    single = onnx.ModelProto()
+    single.CopyFrom(model)
+    if not any(node.op_type == "Scan" for node in model.graph.node):
+        return single
+    body = onnx.GraphProto()
+    body.CopyFrom(hop_graph(model))
+    renames = {v.name: v.name.removeprefix(BODY_PREFIX) for v in [*body.input, *body.output]}
+    _rename_io(body, renames)
+    inputs = [body.input[-1], *body.input[:-1]]  # the hop's PCM first, then the states
+    outputs = [body.output[-1], *body.output[:-1]]
+    del body.input[:]
+    body.input.extend(inputs)
+    del body.output[:]
+    body.output.extend(outputs)
+    single.graph.CopyFrom(body)
+    return single

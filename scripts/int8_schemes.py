@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -39,6 +40,7 @@ def make(fp32: Path, out: Path) -> None:
     import onnx  # noqa: PLC0415
 
     from export import parity  # noqa: PLC0415
+    from export.chunk import chunk_graph, unchunk  # noqa: PLC0415
     from export.onnx_graph import compact_names, set_metadata  # noqa: PLC0415
     from export.quantize import SCHEMES, quantize  # noqa: PLC0415
 
@@ -46,15 +48,21 @@ def make(fp32: Path, out: Path) -> None:
     shutil.copyfile(fp32, out / "fp32.onnx")
     contract = AffectModel(fp32).contract
     calibration = [parity.espeak_clip().pcm]
-    for scheme in SCHEMES.values():
-        target = out / f"{scheme.name}.onnx"
-        quantize(fp32, target, scheme, calibration if scheme.static else None)
-        model = onnx.load(str(target))
-        compact_names(model)
-        quantized = replace(contract, precision=scheme.precision, quantization=scheme.to_dict())
-        set_metadata(model, quantized.to_metadata())
-        onnx.save(model, str(target))
-        print(f"wrote {target} ({target.stat().st_size} bytes)", file=sys.stderr)
+    with tempfile.TemporaryDirectory() as work:
+        # the quantizer works on the hop graph; a chunked model is re-wrapped afterwards
+        single = Path(work) / "single.onnx"
+        hop_model = unchunk(onnx.load(str(fp32)))
+        set_metadata(hop_model, replace(contract, chunked=False).to_metadata())
+        onnx.save(hop_model, str(single))
+        for scheme in SCHEMES.values():
+            target = out / f"{scheme.name}.onnx"
+            quantize(single, target, scheme, calibration if scheme.static else None)
+            model = onnx.load(str(target))
+            compact_names(model)
+            quantized = replace(contract, precision=scheme.precision, quantization=scheme.to_dict())
+            set_metadata(model, quantized.to_metadata())
+            onnx.save(chunk_graph(model) if contract.chunked else model, str(target))
+            print(f"wrote {target} ({target.stat().st_size} bytes)", file=sys.stderr)
 
 
 def _hops(audio: Path) -> np.ndarray:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +23,10 @@ from edge_affect.contract import PREFIX, Contract, ContractError
 from edge_affect.cpu import cpu_line, describe_cpu
 from edge_affect.model import AffectModel
 from export import parity
-from export.chunk import hop_graph
+from export.chunk import chunk_graph, hop_graph, unchunk
 from export.exporter import ExportOptions, export_student, int8_path, report_path
 from export.graphs import GRUCell, block_frames
-from export.onnx_graph import GENERATOR_PREFIX, _dft_nodes, _mel_nodes, frontend_nodes
+from export.onnx_graph import GENERATOR_PREFIX, _dft_nodes, _mel_nodes, frontend_nodes, set_metadata
 from export.quantize import DEFAULT_SCHEME, SCHEMES
 from export.report import format_report
 from tests.conftest import TEST_MODELS, require_program
@@ -450,3 +451,22 @@ def test_info_and_model_loading_work_without_torch_or_onnx(
     assert "int8-dynamic" in result.stdout
     expected = parity.run_onnx(AffectModel(int8_path(out)), clip.pcm[: 50 * HOP_SAMPLES])
     assert np.array_equal(np.load(out_file), expected)
+
+
+def test_unchunk_gives_back_the_hop_graph(tmp_path: Path) -> None:
+    """What scripts/int8_schemes.py quantizes: the single-hop graph inside a chunked model."""
+    chunked = onnx.load(str(TEST_MODELS / "stream.onnx"))
+    single = unchunk(chunked)
+    assert not any(n.op_type == "Scan" for n in single.graph.node)
+    contract = AffectModel(TEST_MODELS / "stream.onnx").contract
+    assert contract.chunked
+    set_metadata(single, replace(contract, chunked=False).to_metadata())
+    path = tmp_path / "single.onnx"
+    onnx.save(single, str(path))
+    rng = np.random.default_rng(1)
+    pcm = (rng.standard_normal(40 * HOP_SAMPLES) * 3000).astype(np.int16)
+    got = parity.run_onnx(AffectModel(path), pcm)
+    want = parity.run_onnx(AffectModel(TEST_MODELS / "stream.single.onnx"), pcm)
+    assert np.array_equal(got, want)
+    rewrapped = chunk_graph(single)
+    assert [n.op_type for n in rewrapped.graph.node] == [n.op_type for n in chunked.graph.node]
