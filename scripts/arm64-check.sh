@@ -12,7 +12,8 @@
 #    list is unchanged;
 # 3. builds the project wheel and downloads the aarch64 wheels of the runtime dependencies on
 #    the host, and installs them offline into a venv inside the rootfs: no torch, no onnx;
-# 4. for QEMU_CPU=cortex-a72 (Pi 4, no dot product) and cortex-a76 (Pi 5, with it), in a
+# 4. for QEMU_CPU=cortex-a72 (Pi 4, no dot product) and cortex-a76 (Pi 5, with it), side by
+#    side, in a
 #    private mount namespace with an arm64 /proc/cpuinfo and /sys: `edge-affect info`,
 #    `edge-affect run` of the demo clip with the fp32 and the int8 model (gate off),
 #    `edge-affect demo --fast --quiet`, and the runtime tests (tests/runtime, less those
@@ -180,7 +181,8 @@ check_cpu() {  # $1: QEMU_CPU
     venv/bin/edge-affect demo --fast --quiet --out logs/demo-$cpu" | tee "$WORK/$cpu.txt"
   grep -q "int8 kernel class arm64-" "$WORK/$cpu.txt"
   in_rootfs "$cpu" "cd src && ../venv/bin/python -m pytest tests/runtime -m 'not audio_stack' \
-    -q -rs -p no:cacheprovider" | grep -E '^(SKIPPED|FAILED|ERROR)|passed|failed' 
+    -q -rs --durations=5 -p no:cacheprovider" |
+    grep -E '^(SKIPPED|FAILED|ERROR)|passed|failed|^[0-9.]+s (call|setup)' 
   cp "$ROOTFS$STAGE/logs/$cpu-fp32.csv" "$ROOTFS$STAGE/logs/$cpu-int8.csv" "$WORK/"
   say "$cpu: done in $((SECONDS - started)) s of emulated time (not Pi speed)"
 }
@@ -230,6 +232,20 @@ wheels
 stage
 install_venv
 x86_reference
-for cpu in "${CPUS[@]}"; do check_cpu "$cpu"; done
+# the cores side by side (each qemu process is single-threaded; a check takes minutes)
+pids=()
+for cpu in "${CPUS[@]}"; do
+  check_cpu "$cpu" >"$WORK/check-$cpu.log" 2>&1 &
+  pids+=("$!")
+done
+failed=()
+for i in "${!CPUS[@]}"; do
+  wait "${pids[$i]}" || failed+=("${CPUS[$i]}")
+  cat "$WORK/check-${CPUS[$i]}.log" >&2
+done
+if ((${#failed[@]})); then
+  say "failed on ${failed[*]}"
+  exit 1
+fi
 compare
 say "done in $((SECONDS - started)) s"
