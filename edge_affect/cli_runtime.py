@@ -94,6 +94,26 @@ def _settings(gate: bool, silence: str) -> Any:
     return pipeline.PipelineSettings(gate=gate, silence=silence)
 
 
+def _run_options(
+    rt: ModuleType,
+    model: Path | None,
+    pipeline: tuple[bool, str],
+    threads: int,
+    quiet: bool,
+    live: LiveOptions,
+    chunk_hops: int,
+) -> Any:
+    """The run's options from the command line, each checked (``pipeline``: gate, silence)."""
+    return rt.RunOptions(
+        model,
+        _settings(*pipeline),
+        rt.check_threads(threads),
+        quiet,
+        live,
+        rt.check_chunk_hops(chunk_hops),
+    )
+
+
 def _log_options(
     rt: ModuleType,
     out: Path | None,
@@ -236,14 +256,7 @@ def listen(
     SIGTERM or SIGHUP stops it cleanly (summary, log closed, exit 0)."""
     rt = _runtime()
     live = live_options(lsl, osc, osc_prefix, serve)
-    options = rt.RunOptions(
-        model,
-        _settings(gate, silence),
-        rt.check_threads(threads),
-        quiet,
-        live,
-        rt.check_chunk_hops(chunk_hops),
-    )
+    options = _run_options(rt, model, (gate, silence), threads, quiet, live, chunk_hops)
     log = _log_options(
         rt,
         out,
@@ -324,14 +337,8 @@ def run_file(
     rt = _runtime()
     live = live_options(lsl, osc, osc_prefix, serve, lsl_wait)
     stdin = str(audio) == "-"
-    options = rt.RunOptions(
-        model,
-        _settings(gate, silence),
-        rt.check_threads(threads),
-        quiet,
-        live,
-        rt.check_chunk_hops(1 if chunk_hops is None else chunk_hops),
-    )
+    chunk = 1 if chunk_hops is None else chunk_hops
+    options = _run_options(rt, model, (gate, silence), threads, quiet, live, chunk)
     log = _log_options(
         rt,
         out,
