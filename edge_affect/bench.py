@@ -255,7 +255,7 @@ def opensmile_reference(clip: Clip) -> dict[str, Any] | None:
 def torch_reference(clip: Clip) -> dict[str, Any] | None:
     """The torch student (default size) stepped hop by hop on one CPU thread (host only)."""
     try:
-        module = importlib.import_module("export.bench_torch")
+        module = importlib.import_module("edge_affect_export.bench_torch")
     except ImportError:
         return None
     result: dict[str, Any] = module.step_latency(clip.pcm.reshape(-1, HOP_SAMPLES))

@@ -133,7 +133,7 @@ def synth(
     ] = 1.0,
 ) -> None:
     """Generate a synthetic multimodal corpus in the AVEC 2016 / RECOLA layout."""
-    corpus = load_host_module("train.synth", "train")
+    corpus = load_host_module("edge_affect_train.synth", "train")
     workers = jobs if jobs > 0 else (os.cpu_count() or 1)
     summary = corpus.generate_corpus(
         out, preset=preset, seed=seed, sample_rate=sample_rate, jobs=workers, force=force,
@@ -157,7 +157,7 @@ def data_describe(
     ] = True,
 ) -> None:
     """Sessions (or MOSI segments) per split, modalities, label statistics, evidence."""
-    describe = load_host_module("train.data.describe", "train")
+    describe = load_host_module("edge_affect_train.data.describe", "train")
     description = describe.describe_path(path, evidence=evidence)
     if as_json:
         _echo_json(description)
@@ -194,7 +194,7 @@ def train_teacher(
     quiet: Quiet = False,
 ) -> None:
     """Stage 1: train the teacher on a stronger modality."""
-    commands = load_host_module("train.commands", "train")
+    commands = load_host_module("edge_affect_train.commands", "train")
     args = _train_args(
         epochs=epochs, batch_size=batch_size, chunk_s=chunk_s, lr=lr, patience=patience,
         seed=seed, device=device, quiet=quiet, label_delay=label_delay, postprocess=postprocess,
@@ -234,7 +234,7 @@ def train_student(
     quiet: Quiet = False,
 ) -> None:
     """Stage 2: train the audio student (transfer, baseline or an ablation)."""
-    commands = load_host_module("train.commands", "train")
+    commands = load_host_module("edge_affect_train.commands", "train")
     args = _train_args(
         epochs=epochs, batch_size=batch_size, chunk_s=chunk_s, lr=lr, patience=patience,
         seed=seed, device=device, quiet=quiet, label_delay=label_delay, postprocess=postprocess,
@@ -281,10 +281,10 @@ def train_experiment(
 
     The default teacher modality is video_appearance for an AVEC corpus, text for CMU-MOSI.
     """
-    experiment = load_host_module("train.experiment", "train")
+    experiment = load_host_module("edge_affect_train.experiment", "train")
     mosi = None
     if any(v is not None for v in (student_modality, folds, unassigned, encoder)):
-        options = load_host_module("train.mosi_experiment", "train").MosiOptions
+        options = load_host_module("edge_affect_train.mosi_experiment", "train").MosiOptions
         mosi = options(
             student_modality=student_modality or "audio",
             folds=folds,
@@ -343,8 +343,8 @@ def export_model(
     """Student checkpoint -> ONNX fp32 (+ int8) with its contract and a parity report."""
     if mode not in (None, "stream", "window"):
         raise EdgeAffectError(f"--mode {mode}: choose stream or window")
-    exporter = load_host_module("export.exporter", "export")
-    report_module = load_host_module("export.report", "export")
+    exporter = load_host_module("edge_affect_export.exporter", "export")
+    report_module = load_host_module("edge_affect_export.report", "export")
     options = exporter.ExportOptions(
         mode=mode,
         window_s=window_s,

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from train.models import AudioStudent, StudentConfig
+from edge_affect_train.models import AudioStudent, StudentConfig
 
 WARMUP_HOPS = 50
 

@@ -1,10 +1,10 @@
 """``edge-affect export``: a student checkpoint -> ONNX fp32 (+ int8) with contract and report.
 
-Steps: rebuild the student from its checkpoint; trace :class:`~export.graphs.StreamGraph` or
-:class:`~export.graphs.WindowGraph` (dynamo exporter, opset 18, one self-contained file);
+Steps: rebuild the student from its checkpoint; trace :class:`~edge_affect_export.graphs.StreamGraph` or
+:class:`~edge_affect_export.graphs.WindowGraph` (dynamo exporter, opset 18, one self-contained file);
 rewrite ``Gemm`` as ``MatMul`` and the frontend constants as compact generators
-(:mod:`export.onnx_graph`); write the contract; quantize (:mod:`export.quantize`); measure the
-parity report (:mod:`export.parity`) and store the measured dev CCC in each file's contract.
+(:mod:`edge_affect_export.onnx_graph`); write the contract; quantize (:mod:`edge_affect_export.quantize`); measure the
+parity report (:mod:`edge_affect_export.parity`) and store the measured dev CCC in each file's contract.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from edge_affect.contract import Contract, Mode, StateSpec
 from edge_affect.cpu import describe_cpu
 from edge_affect.errors import EdgeAffectError
 from edge_affect.model import AffectModel
-from export import parity
-from export.chunk import chunk_graph
-from export.graphs import StreamGraph, WindowGraph, example_window
-from export.onnx_graph import (
+from edge_affect_export import parity
+from edge_affect_export.chunk import chunk_graph
+from edge_affect_export.graphs import StreamGraph, WindowGraph, example_window
+from edge_affect_export.onnx_graph import (
     compact_frontend,
     compact_names,
     gemm_to_matmul,
@@ -40,17 +40,17 @@ from export.onnx_graph import (
     set_metadata,
     strip_debug_info,
 )
-from export.quantize import (
+from edge_affect_export.quantize import (
     DEFAULT_SCHEME,
     DEFAULT_STATIC_SCHEME,
     Scheme,
     quantize,
     scheme_named,
 )
-from export.report import check_targets, write_report
-from train.checkpoint import build_student, load_checkpoint
-from train.data.avec import AvecCorpus
-from train.models import AudioStudent
+from edge_affect_export.report import check_targets, write_report
+from edge_affect_train.checkpoint import build_student, load_checkpoint
+from edge_affect_train.data.avec import AvecCorpus
+from edge_affect_train.models import AudioStudent
 
 OPSET = 20  # Gelu is an ONNX op from opset 20 (one node instead of five)
 LEGACY_OPSET = 17  # the TorchScript exporter (window graphs of GRU students)

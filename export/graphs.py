@@ -1,6 +1,6 @@
 """The torch modules that are traced into the device graphs.
 
-Both wrap a trained :class:`~train.models.AudioStudent` without changing its weights:
+Both wrap a trained :class:`~edge_affect_train.models.AudioStudent` without changing its weights:
 
 * :class:`StreamGraph` — one 640-sample int16 hop plus the explicit state (PCM tail of the
   frontend, recurrent state) in, ``[1, 2]`` arousal/valence plus the new state out. The GRU
@@ -21,8 +21,8 @@ import torch
 from torch import Tensor, nn
 
 from edge_affect.audio import HOP_SAMPLES
-from train.frontend import FrontendConfig
-from train.models import AudioStudent
+from edge_affect_train.frontend import FrontendConfig
+from edge_affect_train.models import AudioStudent
 
 #: int16 full scale; training audio is ``int16 / 32768`` (soundfile's float conversion).
 PCM_SCALE = 1.0 / 32768.0
@@ -124,7 +124,7 @@ def block_frames(pcm: Tensor, config: FrontendConfig) -> Tensor:
 class WindowGraph(nn.Module):
     """``pcm int16 [1, 640 * n]`` -> ``affect [1, n, 2]``: the student over a whole window.
 
-    The encoder runs with its native ops (ONNX ``GRU``, attention); :mod:`export.exporter`
+    The encoder runs with its native ops (ONNX ``GRU``, attention); :mod:`edge_affect_export.exporter`
     traces recurrent students with the TorchScript exporter, because the dynamo exporter of
     torch 2.13 unrolls or fails on ``nn.GRU`` with a dynamic length.
     """

@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from train.frontend import FrontendConfig, hann_window, mel_filterbank
+from edge_affect_train.frontend import FrontendConfig, hann_window, mel_filterbank
 
 #: Suffixes of the traced frontend initializers (``LogMel`` buffer names).
 FRONTEND_CONSTANTS = ("frontend.dft_basis", "frontend.mel_weights")

@@ -21,12 +21,12 @@ from edge_affect.audio import HOP_SAMPLES, LABEL_NAMES, SAMPLE_RATE
 from edge_affect.audio_io import read_audio
 from edge_affect.metrics import ccc_per_dimension
 from edge_affect.model import AffectModel
-from export.chunk import hop_graph
-from export.onnx_graph import weight_bytes
-from train.data.avec import AvecCorpus
-from train.data.tensors import pcm_for_labels
-from train.models import AudioStudent
-from train.synth.speech import ESPEAK, espeak_version
+from edge_affect_export.chunk import hop_graph
+from edge_affect_export.onnx_graph import weight_bytes
+from edge_affect_train.data.avec import AvecCorpus
+from edge_affect_train.data.tensors import pcm_for_labels
+from edge_affect_train.models import AudioStudent
+from edge_affect_train.synth.speech import ESPEAK, espeak_version
 
 SPEECH_TEXT = (
     "the weather was warm and the market was full of people this morning. "

@@ -37,6 +37,13 @@ where = Path(edge_affect.__file__).resolve()
 if not where.is_relative_to(Path(sys.argv[1]).resolve()):
     sys.exit(f"device-venv-check: edge_affect imported from {where}, not from the venv")
 print(f"device-venv-check: edge_affect {edge_affect.__version__} from the venv's site-packages")
+# the distribution's top-level names: one prefix, nothing that collides with another package
+site = where.parent.parent
+tops = sorted(p.name for p in site.iterdir() if p.is_dir() and (p / "__init__.py").exists())
+ours = [name for name in tops if name in {"train", "export"} or name.startswith("edge_affect")]
+if ours != ["edge_affect", "edge_affect_export", "edge_affect_train"]:
+    sys.exit(f"device-venv-check: the wheel installs the top-level packages {ours}")
+print(f"device-venv-check: top-level packages installed: {', '.join(ours)}")
 EOF
 bash "$ROOT/scripts/with-pulseaudio.sh" "$WORK/venv/bin/python" -m pytest tests/runtime \
   -q -p no:cacheprovider

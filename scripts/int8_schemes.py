@@ -39,10 +39,10 @@ def make(fp32: Path, out: Path) -> None:
     # host-only imports: `measure` runs where only the device install is
     import onnx  # noqa: PLC0415
 
-    from export import parity  # noqa: PLC0415
-    from export.chunk import chunk_graph, unchunk  # noqa: PLC0415
-    from export.onnx_graph import compact_names, set_metadata  # noqa: PLC0415
-    from export.quantize import SCHEMES, quantize  # noqa: PLC0415
+    from edge_affect_export import parity  # noqa: PLC0415
+    from edge_affect_export.chunk import chunk_graph, unchunk  # noqa: PLC0415
+    from edge_affect_export.onnx_graph import compact_names, set_metadata  # noqa: PLC0415
+    from edge_affect_export.quantize import SCHEMES, quantize  # noqa: PLC0415
 
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(fp32, out / "fp32.onnx")

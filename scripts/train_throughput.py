@@ -17,11 +17,11 @@ import time
 import torch
 
 from edge_affect.audio import LABEL_RATE_HZ
-from train.data.tensors import SessionData
-from train.frontend import FrontendConfig
-from train.models import AudioStudent, EncoderConfig, StudentConfig, Teacher, TeacherConfig
-from train.trainer import TrainConfig, fit
-from train.transfer import StudentTask, TransferConfig
+from edge_affect_train.data.tensors import SessionData
+from edge_affect_train.frontend import FrontendConfig
+from edge_affect_train.models import AudioStudent, EncoderConfig, StudentConfig, Teacher, TeacherConfig
+from edge_affect_train.trainer import TrainConfig, fit
+from edge_affect_train.transfer import StudentTask, TransferConfig
 
 SESSION_S = 300.0
 FEATURE_DIM = 40

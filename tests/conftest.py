@@ -46,7 +46,7 @@ def require_program(name: str, install_hint: str) -> None:
 def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``synth --preset tiny --seed 0`` at 16 kHz, shared read-only by the tests."""
     require_program("espeak-ng", "apt-get install espeak-ng")
-    from train.synth import generate_corpus  # noqa: PLC0415 - host-only
+    from edge_affect_train.synth import generate_corpus  # noqa: PLC0415 - host-only
 
     root = tmp_path_factory.mktemp("corpus") / "tiny"
     generate_corpus(root, preset="tiny", seed=0, sample_rate=16_000, jobs=2)

@@ -1,6 +1,6 @@
 """Run under ``torch.distributed.run`` by tests/test_ddp.py: one real DDP training run.
 
-Each rank trains the same baseline student with :func:`train.trainer.fit` (gloo on CPU) and
+Each rank trains the same baseline student with :func:`edge_affect_train.trainer.fit` (gloo on CPU) and
 saves the weights it ends with, so the test can check the ranks stayed identical.
 """
 
@@ -10,11 +10,11 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from train.frontend import FrontendConfig
-from train.models import AudioStudent, EncoderConfig, StudentConfig
-from train.runs import load_data
-from train.trainer import TrainConfig, fit
-from train.transfer import StudentTask, TransferConfig, set_student_normalisation
+from edge_affect_train.frontend import FrontendConfig
+from edge_affect_train.models import AudioStudent, EncoderConfig, StudentConfig
+from edge_affect_train.runs import load_data
+from edge_affect_train.trainer import TrainConfig, fit
+from edge_affect_train.transfer import StudentTask, TransferConfig, set_student_normalisation
 
 
 def main(corpus: Path, out: Path) -> None:

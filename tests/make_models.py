@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
-from export.exporter import ExportOptions, export_student, int8_path
-from train.checkpoint import save_checkpoint
-from train.models import AudioStudent, EncoderConfig, StudentConfig
+from edge_affect_export.exporter import ExportOptions, export_student, int8_path
+from edge_affect_train.checkpoint import save_checkpoint
+from edge_affect_train.models import AudioStudent, EncoderConfig, StudentConfig
 
 FILES = ("stream.onnx", "stream.int8.onnx", "stream.single.onnx", "window.onnx")
 

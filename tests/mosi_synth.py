@@ -31,7 +31,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from train.data.mosi import standard_folds
+from edge_affect_train.data.mosi import standard_folds
 
 TEXT_DIM, AUDIO_DIM, VISION_DIM = 300, 74, 47
 AUDIO_RATE_HZ, VISION_RATE_HZ = 100.0, 30.0

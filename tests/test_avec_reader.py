@@ -8,8 +8,8 @@ import soundfile
 
 from edge_affect.errors import DataFormatError, MissingDataError
 from tests.conftest import require_program
-from train.data import AvecCorpus
-from train.synth import generate_corpus
+from edge_affect_train.data import AvecCorpus
+from edge_affect_train.synth import generate_corpus
 
 FRAMES_20S = 501  # 0.00 ... 20.00 s on the 40 ms grid
 

@@ -22,19 +22,19 @@ from edge_affect.cli import app
 from edge_affect.contract import PREFIX, Contract, ContractError
 from edge_affect.cpu import cpu_line, describe_cpu
 from edge_affect.model import AffectModel
-from export import parity
-from export.chunk import chunk_graph, hop_graph, unchunk
-from export.exporter import ExportOptions, export_student, int8_path, report_path
-from export.graphs import GRUCell, block_frames
-from export.onnx_graph import GENERATOR_PREFIX, _dft_nodes, _mel_nodes, frontend_nodes, set_metadata
-from export.quantize import DEFAULT_SCHEME, SCHEMES
-from export.report import format_report
+from edge_affect_export import parity
+from edge_affect_export.chunk import chunk_graph, hop_graph, unchunk
+from edge_affect_export.exporter import ExportOptions, export_student, int8_path, report_path
+from edge_affect_export.graphs import GRUCell, block_frames
+from edge_affect_export.onnx_graph import GENERATOR_PREFIX, _dft_nodes, _mel_nodes, frontend_nodes, set_metadata
+from edge_affect_export.quantize import DEFAULT_SCHEME, SCHEMES
+from edge_affect_export.report import format_report
 from tests.conftest import TEST_MODELS, require_program
 from tests.make_models import make_test_models
 from tests.runtime.test_int8_parity import MAX_ABS_DIFFERENCE as INT8_BOUND
-from train.checkpoint import save_checkpoint
-from train.frontend import FrontendConfig, LogMel
-from train.models import AudioStudent, EncoderConfig, StudentConfig
+from edge_affect_train.checkpoint import save_checkpoint
+from edge_affect_train.frontend import FrontendConfig, LogMel
+from edge_affect_train.models import AudioStudent, EncoderConfig, StudentConfig
 
 runner = CliRunner()
 

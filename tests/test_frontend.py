@@ -15,7 +15,7 @@ import torch
 from edge_affect.audio import HOP_SAMPLES, SAMPLE_RATE
 from edge_affect.audio_io import resample
 from tests.conftest import require_program
-from train.frontend import (
+from edge_affect_train.frontend import (
     FrontendConfig,
     LogMel,
     bin_frequencies_hz,

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from edge_affect.metrics import ccc
-from train.losses import alignment_loss, ccc_per_dim, task_loss
+from edge_affect_train.losses import alignment_loss, ccc_per_dim, task_loss
 
 
 def _seq(seed: int, frames: int = 400, dims: int = 2) -> torch.Tensor:

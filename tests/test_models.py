@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from edge_affect.audio import HOP_SAMPLES
-from train.models import (
+from edge_affect_train.models import (
     AudioStudent,
     EncoderConfig,
     SequenceEncoder,

@@ -10,7 +10,7 @@ import torch
 from typer.testing import CliRunner
 
 from edge_affect.cli import app
-from train.mosi_experiment import COLUMNS
+from edge_affect_train.mosi_experiment import COLUMNS
 
 runner = CliRunner()
 

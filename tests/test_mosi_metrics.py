@@ -2,7 +2,7 @@
 
 import pytest
 
-from train.mosi_metrics import METRICS, pearson, sentiment_metrics, weighted_f1
+from edge_affect_train.mosi_metrics import METRICS, pearson, sentiment_metrics, weighted_f1
 
 PRED = [-1.2, 0.0, 0.4, 2.6, -0.2, 1.0]
 GOLD = [-2.0, 0.0, -0.4, 3.0, 0.0, 1.4]

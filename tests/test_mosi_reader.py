@@ -10,7 +10,7 @@ import pytest
 
 from edge_affect.errors import DataFormatError, EdgeAffectError, MissingDataError
 from tests.mosi_synth import NAMES, Sequence, SynthMosi, write_csd
-from train.data.mosi import (
+from edge_affect_train.data.mosi import (
     average_onto,
     is_mosi_source,
     on_grid,

@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from edge_affect.errors import DataFormatError, EdgeAffectError
-from train.checkpoint import load_checkpoint
-from train.data.mosi import open_mosi
-from train.models import EncoderConfig, SequenceEncoder
-from train.mosi_models import FeatureStudent, SegmentModelConfig, SegmentTeacher, masked_mean
-from train.mosi_training import (
+from edge_affect_train.checkpoint import load_checkpoint
+from edge_affect_train.data.mosi import open_mosi
+from edge_affect_train.models import EncoderConfig, SequenceEncoder
+from edge_affect_train.mosi_models import FeatureStudent, SegmentModelConfig, SegmentTeacher, masked_mean
+from edge_affect_train.mosi_training import (
     TEACHER_KIND,
     MosiData,
     SegmentStudentTask,
@@ -22,8 +22,8 @@ from train.mosi_training import (
     save_run,
     score,
 )
-from train.trainer import TrainConfig
-from train.transfer import TransferConfig
+from edge_affect_train.trainer import TrainConfig
+from edge_affect_train.transfer import TransferConfig
 
 TINY = TrainConfig(epochs=3, batch_size=8, lr=3e-3, patience=5, quiet=True, device="cpu")
 

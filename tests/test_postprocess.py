@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from edge_affect.metrics import ccc
-from train.postprocess import apply_smoothing, choose_smoothing, smooth
+from edge_affect_train.postprocess import apply_smoothing, choose_smoothing, smooth
 
 
 def test_smooth_is_a_centred_moving_average_that_keeps_length() -> None:

@@ -42,3 +42,18 @@ def test_import_contracts_hold() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 kept, 0 broken" in result.stdout
+
+
+def test_the_package_list_names_every_package_folder() -> None:
+    """pyproject's explicit package list (needed for the package-dir mapping) misses nothing."""
+    import tomllib  # noqa: PLC0415 - Python 3.11+, like the CI interpreter
+
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {name: Path(folder) for name, folder in setuptools["package-dir"].items()}
+    folders.setdefault("edge_affect", Path("edge_affect"))
+    found = set()
+    for name, folder in folders.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            parts = init.parent.relative_to(ROOT / folder).parts
+            found.add(".".join((name, *parts)))
+    assert sorted(setuptools["packages"]) == sorted(found)

@@ -9,10 +9,10 @@ import pytest
 
 from edge_affect.errors import EdgeAffectError
 from edge_affect.formats.arff import read_arff
-from train.data import AvecCorpus
-from train.data.describe import describe
-from train.synth import PRESETS, generate_corpus
-from train.synth.corpus import plan_sessions
+from edge_affect_train.data import AvecCorpus
+from edge_affect_train.data.describe import describe
+from edge_affect_train.synth import PRESETS, generate_corpus
+from edge_affect_train.synth.corpus import plan_sessions
 
 EXPECTED_FOLDERS = {
     "recordings_audio",

@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from edge_affect.errors import DataFormatError, EdgeAffectError, MissingDataError
-from train.checkpoint import build_student, load_checkpoint
-from train.data.tensors import SessionData
-from train.frontend import FrontendConfig
-from train.models import AudioStudent, EncoderConfig, StudentConfig
-from train.runs import load_data, load_teacher, train_student, train_teacher
-from train.trainer import TrainConfig
-from train.transfer import StudentTask, TransferConfig
+from edge_affect_train.checkpoint import build_student, load_checkpoint
+from edge_affect_train.data.tensors import SessionData
+from edge_affect_train.frontend import FrontendConfig
+from edge_affect_train.models import AudioStudent, EncoderConfig, StudentConfig
+from edge_affect_train.runs import load_data, load_teacher, train_student, train_teacher
+from edge_affect_train.trainer import TrainConfig
+from edge_affect_train.transfer import StudentTask, TransferConfig
 
 MODALITY = ("video_appearance",)
 FAST = TrainConfig(epochs=4, batch_size=4, chunk_s=4.0, lr=3e-3, patience=10, quiet=True, threads=2)

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from edge_affect.errors import DataFormatError, MissingDataError
-from train.models import AudioStudent, StudentConfig, Teacher, TeacherConfig
+from edge_affect_train.models import AudioStudent, StudentConfig, Teacher, TeacherConfig
 
 FORMAT = "edge-affect-checkpoint/1"
 

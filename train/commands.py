@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Any, cast
 
 from edge_affect.errors import EdgeAffectError
-from train.frontend import FrontendConfig
-from train.losses import ALIGN_KINDS, AlignKind
-from train.models import ENCODER_KINDS, EncoderConfig, EncoderKind, StudentConfig
-from train.runs import RunResult, load_data, load_teacher, train_student, train_teacher
-from train.trainer import TrainConfig
-from train.transfer import METHODS, Method, TransferConfig
+from edge_affect_train.frontend import FrontendConfig
+from edge_affect_train.losses import ALIGN_KINDS, AlignKind
+from edge_affect_train.models import ENCODER_KINDS, EncoderConfig, EncoderKind, StudentConfig
+from edge_affect_train.runs import RunResult, load_data, load_teacher, train_student, train_teacher
+from edge_affect_train.trainer import TrainConfig
+from edge_affect_train.transfer import METHODS, Method, TransferConfig
 
 
 def _check_choice(value: str, choices: tuple[str, ...], what: str) -> None:

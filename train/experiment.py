@@ -21,19 +21,19 @@ import torch
 
 from edge_affect.audio import LABEL_NAMES
 from edge_affect.errors import EdgeAffectError
-from train import reference
-from train.data.avec import AvecCorpus
-from train.data.mosi import is_mosi_source
-from train.data.tensors import SessionData, hours_of_audio
-from train.frontend import FrontendConfig
-from train.losses import AlignKind
-from train.models import EncoderConfig, StudentConfig
-from train.runs import load_data, load_teacher, train_student, train_teacher
-from train.trainer import TrainConfig, resolve_device
-from train.transfer import METHODS, Method, TransferConfig, corpus_description
+from edge_affect_train import reference
+from edge_affect_train.data.avec import AvecCorpus
+from edge_affect_train.data.mosi import is_mosi_source
+from edge_affect_train.data.tensors import SessionData, hours_of_audio
+from edge_affect_train.frontend import FrontendConfig
+from edge_affect_train.losses import AlignKind
+from edge_affect_train.models import EncoderConfig, StudentConfig
+from edge_affect_train.runs import load_data, load_teacher, train_student, train_teacher
+from edge_affect_train.trainer import TrainConfig, resolve_device
+from edge_affect_train.transfer import METHODS, Method, TransferConfig, corpus_description
 
 if TYPE_CHECKING:
-    from train.mosi_experiment import MosiOptions
+    from edge_affect_train.mosi_experiment import MosiOptions
 
 
 @dataclass(frozen=True)
@@ -168,11 +168,11 @@ def run_experiment(
     """Run the whole experiment and write ``results.json`` and ``results.md`` under ``out``.
 
     A CMU-MOSI source (a folder of ``.csd`` files or an aligned pickle) goes to
-    :func:`train.mosi_experiment.run_mosi_experiment` with ``mosi`` (teacher modalities
+    :func:`edge_affect_train.mosi_experiment.run_mosi_experiment` with ``mosi`` (teacher modalities
     default to ``text``); anything else is read as an AVEC 2016-layout corpus.
     """
     if is_mosi_source(data):
-        from train import mosi_experiment  # noqa: PLC0415 - it imports this module
+        from edge_affect_train import mosi_experiment  # noqa: PLC0415 - it imports this module
 
         if label_delay_s or postprocess:
             raise EdgeAffectError(

@@ -7,7 +7,7 @@
 * :class:`AudioStudent` — stage 2 at test time: PCM -> log-mel (in the model) -> 4 mel
   frames stacked per 40 ms hop -> encoder -> translation module (the multi-modal intermediate
   representation ``z``) -> head -> [arousal, valence]. ``forward`` uses audio only; the
-  decoder, the teacher and the losses live in :mod:`train.transfer`.
+  decoder, the teacher and the losses live in :mod:`edge_affect_train.transfer`.
 
 Configs are frozen dataclasses of primitives so that checkpoints (loaded with
 ``weights_only=True``) rebuild a model from the checkpoint alone.
@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from edge_affect.audio import HOP_SAMPLES, LABEL_NAMES
-from train.frontend import FrontendConfig, LogMel
+from edge_affect_train.frontend import FrontendConfig, LogMel
 
 EncoderKind = Literal["gru", "bigru", "transformer"]
 ENCODER_KINDS: tuple[EncoderKind, ...] = ("gru", "bigru", "transformer")

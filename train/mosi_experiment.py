@@ -19,13 +19,13 @@ import numpy as np
 import torch
 
 from edge_affect.errors import EdgeAffectError
-from train.data.mosi import open_mosi
-from train.experiment import ExperimentPreset, _machine, _mean_std
-from train.losses import AlignKind
-from train.models import ENCODER_KINDS, EncoderConfig, EncoderKind
-from train.mosi_metrics import METRICS
-from train.mosi_models import FeatureStudent, SegmentModelConfig, SegmentTeacher, set_normalisation
-from train.mosi_training import (
+from edge_affect_train.data.mosi import open_mosi
+from edge_affect_train.experiment import ExperimentPreset, _machine, _mean_std
+from edge_affect_train.losses import AlignKind
+from edge_affect_train.models import ENCODER_KINDS, EncoderConfig, EncoderKind
+from edge_affect_train.mosi_metrics import METRICS
+from edge_affect_train.mosi_models import FeatureStudent, SegmentModelConfig, SegmentTeacher, set_normalisation
+from edge_affect_train.mosi_training import (
     STUDENT_KIND,
     TEACHER_KIND,
     MosiData,
@@ -37,8 +37,8 @@ from train.mosi_training import (
     save_run,
     score,
 )
-from train.trainer import TrainConfig, resolve_device
-from train.transfer import METHODS, Method, TransferConfig
+from edge_affect_train.trainer import TrainConfig, resolve_device
+from edge_affect_train.transfer import METHODS, Method, TransferConfig
 
 Log = Callable[[str], None]
 

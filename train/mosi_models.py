@@ -1,14 +1,14 @@
 """Models of the two-stage transfer on CMU-MOSI: feature sequences in, one sentiment out.
 
 * :class:`SegmentTeacher` — stage 1 on the stronger modality (text by default):
-  standardisation -> :class:`~train.models.SequenceEncoder` -> masked mean over time ->
+  standardisation -> :class:`~edge_affect_train.models.SequenceEncoder` -> masked mean over time ->
   linear -> sentiment. Its encoder sequence is the latent the student aligns to.
 * :class:`FeatureStudent` — stage 2 on audio or vision *features* (not PCM; it is not
   exported to the device): standardisation -> encoder -> translation module (the
   multi-modal intermediate representation ``z`` per step) -> masked mean -> linear.
 
 Both take ``(B, T, D)`` with a ``(B, T)`` mask of valid steps; teacher and student inputs
-share the time grid (the teacher modality's steps; see :mod:`train.mosi_training`).
+share the time grid (the teacher modality's steps; see :mod:`edge_affect_train.mosi_training`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from train.models import EncoderConfig, FeatureNorm, SequenceEncoder
+from edge_affect_train.models import EncoderConfig, FeatureNorm, SequenceEncoder
 
 
 @dataclass(frozen=True)

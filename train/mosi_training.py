@@ -2,12 +2,12 @@
 
 Examples put the teacher's and the student's features of a segment on one time grid: the
 steps of the first teacher sequence (words, for text), the other sequences averaged over
-each step (:func:`train.data.mosi.on_grid`); an aligned pickle already shares one grid.
+each step (:func:`edge_affect_train.data.mosi.on_grid`); an aligned pickle already shares one grid.
 Batches are right-padded with a ``(B, T)`` mask.
 
 The task loss is L1 on the [-3, 3] sentiment (the MOSI norm, MulT/MMSA); translation is the
 masked MSE between the decoded ``z`` and the teacher's standardised features; alignment is
-:func:`train.losses.alignment_loss` over the valid steps. Early stopping on valid MAE.
+:func:`edge_affect_train.losses.alignment_loss` over the valid steps. Early stopping on valid MAE.
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from edge_affect.errors import DataFormatError, EdgeAffectError
-from train.checkpoint import load_checkpoint, save_checkpoint
-from train.data.mosi import SPLITS, MosiSource, Segment, on_grid, resolve
-from train.losses import alignment_loss
-from train.mosi_metrics import sentiment_metrics
-from train.mosi_models import FeatureStudent, SegmentModelConfig, SegmentTeacher
-from train.trainer import TrainConfig, resolve_device
-from train.transfer import Decoder, TransferConfig
+from edge_affect_train.checkpoint import load_checkpoint, save_checkpoint
+from edge_affect_train.data.mosi import SPLITS, MosiSource, Segment, on_grid, resolve
+from edge_affect_train.losses import alignment_loss
+from edge_affect_train.mosi_metrics import sentiment_metrics
+from edge_affect_train.mosi_models import FeatureStudent, SegmentModelConfig, SegmentTeacher
+from edge_affect_train.trainer import TrainConfig, resolve_device
+from edge_affect_train.transfer import Decoder, TransferConfig
 
 TEACHER_KIND = "mosi-teacher"
 STUDENT_KIND = "mosi-student"

@@ -52,7 +52,7 @@ from edge_affect.audio import HOP_S, LABEL_NAMES, SAMPLE_RATE
 from edge_affect.errors import DataFormatError, MissingDataError, ToolMissingError
 from edge_affect.metrics import ccc
 from edge_affect.timegrid import FloatArray, shift_frames
-from train.data.avec import AvecCorpus, Session
+from edge_affect_train.data.avec import AvecCorpus, Session
 
 FEATURE_SET = "eGeMAPSv02"
 N_FEATURES = 88

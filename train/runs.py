@@ -16,15 +16,15 @@ import torch
 
 from edge_affect.errors import EdgeAffectError
 from edge_affect.metrics import ccc_per_dimension
-from train.checkpoint import build_teacher, load_checkpoint, save_checkpoint
-from train.data.avec import AvecCorpus
-from train.data.mosi import is_mosi_source
-from train.data.tensors import SessionData, load_splits
-from train.frontend import FrontendConfig
-from train.models import AudioStudent, EncoderConfig, StudentConfig, Teacher, TeacherConfig
-from train.postprocess import apply_smoothing, choose_smoothing
-from train.trainer import FitResult, TrainConfig, fit, predict_sessions, resolve_device
-from train.transfer import (
+from edge_affect_train.checkpoint import build_teacher, load_checkpoint, save_checkpoint
+from edge_affect_train.data.avec import AvecCorpus
+from edge_affect_train.data.mosi import is_mosi_source
+from edge_affect_train.data.tensors import SessionData, load_splits
+from edge_affect_train.frontend import FrontendConfig
+from edge_affect_train.models import AudioStudent, EncoderConfig, StudentConfig, Teacher, TeacherConfig
+from edge_affect_train.postprocess import apply_smoothing, choose_smoothing
+from edge_affect_train.trainer import FitResult, TrainConfig, fit, predict_sessions, resolve_device
+from edge_affect_train.transfer import (
     StudentTask,
     TeacherTask,
     TransferConfig,

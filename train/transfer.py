@@ -1,13 +1,13 @@
 """The two-stage cross-modal transfer (Rajan, Brutti & Cavallaro, arXiv 2108.00809).
 
-Stage 1 trains a :class:`~train.models.Teacher` on a stronger modality. Stage 2 trains the
-:class:`~train.models.AudioStudent` with, beside the task loss on its predictions,
+Stage 1 trains a :class:`~edge_affect_train.models.Teacher` on a stronger modality. Stage 2 trains the
+:class:`~edge_affect_train.models.AudioStudent` with, beside the task loss on its predictions,
 
 * a **translation** loss: a decoder reconstructs the (standardised) teacher-modality
   features from the student's intermediate representation ``z`` — weak -> strong
   translation, which makes ``z`` a multi-modal representation;
 * an **alignment** loss between ``z`` and the frozen teacher's latent sequence
-  (``mse``, ``cosine`` or ``cca``; see :mod:`train.losses`).
+  (``mse``, ``cosine`` or ``cca``; see :mod:`edge_affect_train.losses`).
 
 Methods: ``baseline`` (task loss only), ``transfer`` (both), ``no-translation`` (alignment
 only), ``no-alignment`` (translation only). The decoder and the teacher live here, beside
@@ -25,9 +25,9 @@ import torch
 from torch import Tensor, nn
 
 from edge_affect.errors import EdgeAffectError
-from train.data.tensors import SessionData
-from train.losses import ALIGN_KINDS, AlignKind, alignment_loss, task_loss
-from train.models import AudioStudent, FeatureNorm, Teacher
+from edge_affect_train.data.tensors import SessionData
+from edge_affect_train.losses import ALIGN_KINDS, AlignKind, alignment_loss, task_loss
+from edge_affect_train.models import AudioStudent, FeatureNorm, Teacher
 
 Method = Literal["baseline", "transfer", "no-translation", "no-alignment"]
 METHODS: tuple[Method, ...] = ("baseline", "transfer", "no-translation", "no-alignment")

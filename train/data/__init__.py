@@ -1,5 +1,5 @@
 """Corpus readers."""
 
-from train.data.avec import AvecCorpus, Session
+from edge_affect_train.data.avec import AvecCorpus, Session
 
 __all__ = ["AvecCorpus", "Session"]

@@ -29,9 +29,9 @@ from edge_affect.audio import HOP_S, HOP_SAMPLES, LABEL_NAMES, LABEL_RATE_HZ, SA
 from edge_affect.errors import DataFormatError
 from edge_affect.metrics import ccc
 from edge_affect.timegrid import FloatArray
-from train.data.avec import AUDIO_SHORTFALL_TOLERANCE_S, SPLITS, AvecCorpus, Session
-from train.data.mosi import is_mosi_source, open_mosi
-from train.data.mosi_describe import describe_mosi, format_mosi
+from edge_affect_train.data.avec import AUDIO_SHORTFALL_TOLERANCE_S, SPLITS, AvecCorpus, Session
+from edge_affect_train.data.mosi import is_mosi_source, open_mosi
+from edge_affect_train.data.mosi_describe import describe_mosi, format_mosi
 
 MANIFEST = "synth.json"
 LATENT_DIR = "latent"

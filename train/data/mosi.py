@@ -39,7 +39,7 @@ import numpy.typing as npt
 
 from edge_affect.errors import DataFormatError, EdgeAffectError, MissingDataError
 from edge_affect.timegrid import FloatArray
-from train.data.csd import CSD_SUFFIX, ROLES, SequenceFile, SequenceInfo, read_info
+from edge_affect_train.data.csd import CSD_SUFFIX, ROLES, SequenceFile, SequenceInfo, read_info
 
 SPLITS = ("train", "valid", "test")
 UNASSIGNED = ("error", "drop", *SPLITS)
@@ -84,7 +84,7 @@ def _folds_from(payload: Any, source: str) -> Folds:
 
 def standard_folds() -> Folds:
     """The CMU-MultimodalSDK standard folds (52 train / 10 valid / 31 test videos)."""
-    text = resources.files("train.data").joinpath(FOLDS_RESOURCE).read_text(encoding="utf-8")
+    text = resources.files("edge_affect_train.data").joinpath(FOLDS_RESOURCE).read_text(encoding="utf-8")
     return _folds_from(json.loads(text), "standard")
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from train.data.csd import SequenceFile
-from train.data.mosi import SPLITS, AlignedPickle, CsdFolder, MosiSource
+from edge_affect_train.data.csd import SequenceFile
+from edge_affect_train.data.mosi import SPLITS, AlignedPickle, CsdFolder, MosiSource
 
 
 def _median_step_s(source: MosiSource, name: str) -> float | None:

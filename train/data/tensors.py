@@ -18,8 +18,8 @@ from torch.utils.data import Dataset
 
 from edge_affect.audio import HOP_SAMPLES, LABEL_RATE_HZ
 from edge_affect.errors import DataFormatError
-from train.data.avec import AvecCorpus, Session
-from train.frontend import FrontendConfig, LogMel
+from edge_affect_train.data.avec import AvecCorpus, Session
+from edge_affect_train.frontend import FrontendConfig, LogMel
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,9 @@ from edge_affect.errors import EdgeAffectError
 from edge_affect.formats.arff import FrameTable, gold_standard_table, write_arff
 from edge_affect.formats.raters import write_ratings
 from edge_affect.timegrid import frame_times, n_frames_for_duration
-from train.synth import latent as latent_model
-from train.synth import modalities, raters, speech
-from train.synth.config import (
+from edge_affect_train.synth import latent as latent_model
+from edge_affect_train.synth import modalities, raters, speech
+from edge_affect_train.synth.config import (
     ACCENTS,
     DIMENSIONS,
     PRESETS,
@@ -45,7 +45,7 @@ from train.synth.config import (
     Preset,
     SpeechParams,
 )
-from train.synth.signals import FloatArray
+from edge_affect_train.synth.signals import FloatArray
 
 MANIFEST = "synth.json"
 VIDEO_MODALITY = "video_appearance"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from edge_affect.audio import LABEL_RATE_HZ
-from train.synth.config import LatentParams
-from train.synth.signals import FloatArray, ornstein_uhlenbeck, smooth
+from edge_affect_train.synth.config import LatentParams
+from edge_affect_train.synth.signals import FloatArray, ornstein_uhlenbeck, smooth
 
 
 def subject_offsets(rng: np.random.Generator, params: LatentParams) -> FloatArray:

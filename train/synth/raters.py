@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from edge_affect.audio import LABEL_RATE_HZ
-from train.synth.config import RaterParams
-from train.synth.signals import FloatArray, delay, ornstein_uhlenbeck, smooth
+from edge_affect_train.synth.config import RaterParams
+from edge_affect_train.synth.signals import FloatArray, delay, ornstein_uhlenbeck, smooth
 
 RATE = float(LABEL_RATE_HZ)
 

@@ -15,8 +15,8 @@ import soundfile
 from edge_affect.audio import HOP_S, LABEL_RATE_HZ
 from edge_affect.audio_io import resample
 from edge_affect.errors import DataFormatError, ToolMissingError
-from train.synth.config import NoiseParams, SpeechParams
-from train.synth.signals import FloatArray, db_to_amplitude, pink_noise
+from edge_affect_train.synth.config import NoiseParams, SpeechParams
+from edge_affect_train.synth.signals import FloatArray, db_to_amplitude, pink_noise
 
 ESPEAK = "espeak-ng"
 ESPEAK_TIMEOUT_S = 30.0
