@@ -1,10 +1,10 @@
 """``edge-affect export``: a student checkpoint -> ONNX fp32 (+ int8) with contract and report.
 
-Steps: rebuild the student from its checkpoint; trace :class:`~edge_affect_export.graphs.StreamGraph` or
-:class:`~edge_affect_export.graphs.WindowGraph` (dynamo exporter, opset 18, one self-contained file);
+Steps: rebuild the student from its checkpoint; trace :class:`~.graphs.StreamGraph` or
+:class:`~.graphs.WindowGraph` (dynamo exporter, opset 18, one self-contained file);
 rewrite ``Gemm`` as ``MatMul`` and the frontend constants as compact generators
-(:mod:`edge_affect_export.onnx_graph`); write the contract; quantize (:mod:`edge_affect_export.quantize`); measure the
-parity report (:mod:`edge_affect_export.parity`) and store the measured dev CCC in each file's contract.
+(:mod:`.onnx_graph`); write the contract; quantize (:mod:`.quantize`); measure the
+parity report (:mod:`.parity`) and store the measured dev CCC in each file's contract.
 """
 
 from __future__ import annotations

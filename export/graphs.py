@@ -124,8 +124,8 @@ def block_frames(pcm: Tensor, config: FrontendConfig) -> Tensor:
 class WindowGraph(nn.Module):
     """``pcm int16 [1, 640 * n]`` -> ``affect [1, n, 2]``: the student over a whole window.
 
-    The encoder runs with its native ops (ONNX ``GRU``, attention); :mod:`edge_affect_export.exporter`
-    traces recurrent students with the TorchScript exporter, because the dynamo exporter of
+    The encoder runs with its native ops (ONNX ``GRU``, attention); :mod:`.exporter` traces
+    recurrent students with the TorchScript exporter, because the dynamo exporter of
     torch 2.13 unrolls or fails on ``nn.GRU`` with a dynamic length.
     """
 

@@ -4,7 +4,7 @@ A :class:`Scheme` names how the ``MatMul`` weights are stored and how activation
 quantized. Only ``MatMul`` nodes with a constant right operand are quantized
 (``MatMulConstBOnly``); the explicit GRU cell of the stream graph is made of such MatMuls, so
 the recurrent weights are int8 too. The frontend's nodes are excluded by the tensors they read
-(:func:`edge_affect_export.onnx_graph.frontend_nodes`): quantizing the DFT/mel matrices wrecks the log-mel.
+(:func:`.onnx_graph.frontend_nodes`): quantizing the DFT/mel matrices wrecks the log-mel.
 
 Why the weight type matters (``docs/export.md`` has the measured table): onnxruntime's
 uint8-activation x int8-weight kernel (U8S8) on x86-64 with AVX2 or AVX-512 but *without*

@@ -19,7 +19,13 @@ import torch
 from edge_affect.audio import LABEL_RATE_HZ
 from edge_affect_train.data.tensors import SessionData
 from edge_affect_train.frontend import FrontendConfig
-from edge_affect_train.models import AudioStudent, EncoderConfig, StudentConfig, Teacher, TeacherConfig
+from edge_affect_train.models import (
+    AudioStudent,
+    EncoderConfig,
+    StudentConfig,
+    Teacher,
+    TeacherConfig,
+)
 from edge_affect_train.trainer import TrainConfig, fit
 from edge_affect_train.transfer import StudentTask, TransferConfig
 

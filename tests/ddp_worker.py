@@ -1,7 +1,8 @@
 """Run under ``torch.distributed.run`` by tests/test_ddp.py: one real DDP training run.
 
-Each rank trains the same baseline student with :func:`edge_affect_train.trainer.fit` (gloo on CPU) and
-saves the weights it ends with, so the test can check the ranks stayed identical.
+Each rank trains the same baseline student with :func:`edge_affect_train.trainer.fit`
+(gloo on CPU) and saves the weights it ends with, so the test can check the ranks stayed
+identical.
 """
 
 import sys

@@ -7,9 +7,9 @@ import pytest
 import soundfile
 
 from edge_affect.errors import DataFormatError, MissingDataError
-from tests.conftest import require_program
 from edge_affect_train.data import AvecCorpus
 from edge_affect_train.synth import generate_corpus
+from tests.conftest import require_program
 
 FRAMES_20S = 501  # 0.00 ... 20.00 s on the 40 ms grid
 

@@ -26,15 +26,21 @@ from edge_affect_export import parity
 from edge_affect_export.chunk import chunk_graph, hop_graph, unchunk
 from edge_affect_export.exporter import ExportOptions, export_student, int8_path, report_path
 from edge_affect_export.graphs import GRUCell, block_frames
-from edge_affect_export.onnx_graph import GENERATOR_PREFIX, _dft_nodes, _mel_nodes, frontend_nodes, set_metadata
+from edge_affect_export.onnx_graph import (
+    GENERATOR_PREFIX,
+    _dft_nodes,
+    _mel_nodes,
+    frontend_nodes,
+    set_metadata,
+)
 from edge_affect_export.quantize import DEFAULT_SCHEME, SCHEMES
 from edge_affect_export.report import format_report
-from tests.conftest import TEST_MODELS, require_program
-from tests.make_models import make_test_models
-from tests.runtime.test_int8_parity import MAX_ABS_DIFFERENCE as INT8_BOUND
 from edge_affect_train.checkpoint import save_checkpoint
 from edge_affect_train.frontend import FrontendConfig, LogMel
 from edge_affect_train.models import AudioStudent, EncoderConfig, StudentConfig
+from tests.conftest import TEST_MODELS, require_program
+from tests.make_models import make_test_models
+from tests.runtime.test_int8_parity import MAX_ABS_DIFFERENCE as INT8_BOUND
 
 runner = CliRunner()
 

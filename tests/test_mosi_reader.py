@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from edge_affect.errors import DataFormatError, EdgeAffectError, MissingDataError
-from tests.mosi_synth import NAMES, Sequence, SynthMosi, write_csd
 from edge_affect_train.data.mosi import (
     average_onto,
     is_mosi_source,
@@ -18,6 +17,7 @@ from edge_affect_train.data.mosi import (
     resolve,
     standard_folds,
 )
+from tests.mosi_synth import NAMES, Sequence, SynthMosi, write_csd
 
 VIDEO = "2iD-tVS8NPw"  # a train video of the standard folds
 

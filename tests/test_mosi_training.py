@@ -9,7 +9,12 @@ from edge_affect.errors import DataFormatError, EdgeAffectError
 from edge_affect_train.checkpoint import load_checkpoint
 from edge_affect_train.data.mosi import open_mosi
 from edge_affect_train.models import EncoderConfig, SequenceEncoder
-from edge_affect_train.mosi_models import FeatureStudent, SegmentModelConfig, SegmentTeacher, masked_mean
+from edge_affect_train.mosi_models import (
+    FeatureStudent,
+    SegmentModelConfig,
+    SegmentTeacher,
+    masked_mean,
+)
 from edge_affect_train.mosi_training import (
     TEACHER_KIND,
     MosiData,

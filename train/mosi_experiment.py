@@ -24,7 +24,12 @@ from edge_affect_train.experiment import ExperimentPreset, _machine, _mean_std
 from edge_affect_train.losses import AlignKind
 from edge_affect_train.models import ENCODER_KINDS, EncoderConfig, EncoderKind
 from edge_affect_train.mosi_metrics import METRICS
-from edge_affect_train.mosi_models import FeatureStudent, SegmentModelConfig, SegmentTeacher, set_normalisation
+from edge_affect_train.mosi_models import (
+    FeatureStudent,
+    SegmentModelConfig,
+    SegmentTeacher,
+    set_normalisation,
+)
 from edge_affect_train.mosi_training import (
     STUDENT_KIND,
     TEACHER_KIND,

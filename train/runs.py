@@ -21,7 +21,13 @@ from edge_affect_train.data.avec import AvecCorpus
 from edge_affect_train.data.mosi import is_mosi_source
 from edge_affect_train.data.tensors import SessionData, load_splits
 from edge_affect_train.frontend import FrontendConfig
-from edge_affect_train.models import AudioStudent, EncoderConfig, StudentConfig, Teacher, TeacherConfig
+from edge_affect_train.models import (
+    AudioStudent,
+    EncoderConfig,
+    StudentConfig,
+    Teacher,
+    TeacherConfig,
+)
 from edge_affect_train.postprocess import apply_smoothing, choose_smoothing
 from edge_affect_train.trainer import FitResult, TrainConfig, fit, predict_sessions, resolve_device
 from edge_affect_train.transfer import (

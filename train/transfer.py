@@ -1,6 +1,6 @@
 """The two-stage cross-modal transfer (Rajan, Brutti & Cavallaro, arXiv 2108.00809).
 
-Stage 1 trains a :class:`~edge_affect_train.models.Teacher` on a stronger modality. Stage 2 trains the
+Stage 1 trains a :class:`~.models.Teacher` on a stronger modality. Stage 2 trains the
 :class:`~edge_affect_train.models.AudioStudent` with, beside the task loss on its predictions,
 
 * a **translation** loss: a decoder reconstructs the (standardised) teacher-modality

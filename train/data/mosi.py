@@ -84,7 +84,11 @@ def _folds_from(payload: Any, source: str) -> Folds:
 
 def standard_folds() -> Folds:
     """The CMU-MultimodalSDK standard folds (52 train / 10 valid / 31 test videos)."""
-    text = resources.files("edge_affect_train.data").joinpath(FOLDS_RESOURCE).read_text(encoding="utf-8")
+    text = (
+        resources.files("edge_affect_train.data")
+        .joinpath(FOLDS_RESOURCE)
+        .read_text(encoding="utf-8")
+    )
     return _folds_from(json.loads(text), "standard")
 
 

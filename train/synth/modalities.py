@@ -6,7 +6,13 @@ import numpy as np
 
 from edge_affect.audio import LABEL_RATE_HZ
 from edge_affect_train.synth.config import PhysioParams, VideoParams
-from edge_affect_train.synth.signals import FloatArray, ar1_matrix, delay, ornstein_uhlenbeck, smooth
+from edge_affect_train.synth.signals import (
+    FloatArray,
+    ar1_matrix,
+    delay,
+    ornstein_uhlenbeck,
+    smooth,
+)
 
 RATE = float(LABEL_RATE_HZ)
 VIDEO_DRIVERS = (
