@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 SPLITS = ("train", "dev", "test")
@@ -14,18 +14,33 @@ DIMENSIONS = ("arousal", "valence")
 
 @dataclass(frozen=True)
 class Preset:
-    """Size of a corpus."""
+    """Size of a corpus, and whether each session passes through a random recording chain."""
 
     name: str
     sessions_per_split: int
     duration_s: float
     snr_db: tuple[float, float]
+    chain: bool = False  # the *-chain presets: gain and colouring per session (ChannelParams)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest entry; presets without a chain write what they wrote before it."""
+        entry = asdict(self)
+        if not self.chain:
+            del entry["chain"]
+        return entry
 
 
-PRESETS: dict[str, Preset] = {
+_SIZES = {
     "tiny": Preset("tiny", sessions_per_split=2, duration_s=20.0, snr_db=(12.0, 30.0)),
     "small": Preset("small", sessions_per_split=3, duration_s=60.0, snr_db=(8.0, 30.0)),
     "avec": Preset("avec", sessions_per_split=9, duration_s=300.0, snr_db=(5.0, 30.0)),
+}
+PRESETS: dict[str, Preset] = {
+    **_SIZES,
+    **{
+        f"{name}-chain": replace(size, name=f"{name}-chain", chain=True)
+        for name, size in _SIZES.items()
+    },
 }
 
 
@@ -77,6 +92,22 @@ class NoiseParams:
 
 
 @dataclass(frozen=True)
+class ChannelParams:
+    """The recording chain of the ``*-chain`` presets (``train/synth/channel.py``).
+
+    Drawn per session from a stream of its own, independent of affect: a recording gain and
+    one colouring (a microphone's magnitude response, jittered, or a generated room).
+    """
+
+    gain_db: tuple[float, float] = (-12.0, 12.0)
+    colourings: tuple[str, ...] = ("flat", "laptop", "headset", "phone", "room")
+    shape_jitter_db: float = 3.0  # each point of a magnitude response moves by up to this
+    shape_jitter_oct: float = 0.25  # ... and its frequency by up to this many octaves
+    rt60_s: tuple[float, float] = (0.2, 0.7)  # room: reverberation time
+    drr_db: tuple[float, float] = (0.0, 10.0)  # room: direct-to-reverberant ratio
+
+
+@dataclass(frozen=True)
 class VideoParams:
     """Video-like appearance features: a fixed random mixing of facial drivers + noise.
 
@@ -125,9 +156,13 @@ class GenerativeModel:
     video: VideoParams = field(default_factory=VideoParams)
     physio: PhysioParams = field(default_factory=PhysioParams)
     raters: RaterParams = field(default_factory=RaterParams)
+    channel: ChannelParams | None = None  # None: no recording chain (the presets before it)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        entry = asdict(self)
+        if self.channel is None:
+            del entry["channel"]
+        return entry
 
 
 #: Accents (espeak-ng language voices) and human-sounding voice variants. A subject is

@@ -33,14 +33,16 @@ from edge_affect.errors import EdgeAffectError
 from edge_affect.formats.arff import FrameTable, gold_standard_table, write_arff
 from edge_affect.formats.raters import write_ratings
 from edge_affect.timegrid import frame_times, n_frames_for_duration
+from edge_affect_train.synth import channel, modalities, raters, speech
 from edge_affect_train.synth import latent as latent_model
-from edge_affect_train.synth import modalities, raters, speech
+from edge_affect_train.synth.channel import Chain
 from edge_affect_train.synth.config import (
     ACCENTS,
     DIMENSIONS,
     PRESETS,
     SPLITS,
     VARIANTS,
+    ChannelParams,
     GenerativeModel,
     Preset,
     SpeechParams,
@@ -53,6 +55,7 @@ PHYSIO_MODALITY = "physio"
 PCM_FULL_SCALE = 32767
 _PLAN_STREAM = 7
 _MIXING_STREAM = 99
+_CHAIN_STREAM = 11  # a session's recording chain: its own stream, so nothing else moves
 
 
 @dataclass(frozen=True)
@@ -164,11 +167,13 @@ def generate_session(
             rng, latent, spec.voice, n_samples, spec.sample_rate, model.speech, Path(work)
         )
     noise = speech.make_noise(rng, n_samples, spec.sample_rate, model.noise)
-    clipped = _write_audio(
-        root / "recordings_audio" / f"{spec.name}.wav",
-        speech.mix_at_snr(clean, mask, noise, spec.snr_db),
-        spec.sample_rate,
-    )
+    mixed = speech.mix_at_snr(clean, mask, noise, spec.snr_db)
+    recorded: Chain | None = None
+    if model.channel is not None:
+        chain_rng = np.random.default_rng([*spec.seed, _CHAIN_STREAM])
+        recorded = channel.draw_chain(chain_rng, model.channel)
+        mixed = channel.apply_chain(chain_rng, mixed, recorded, spec.sample_rate)
+    clipped = _write_audio(root / "recordings_audio" / f"{spec.name}.wav", mixed, spec.sample_rate)
     flags = speech.frame_speech_flags(mask, spec.sample_rate, n_frames)
     video = modalities.video_features(rng, latent, flags, mixing, model.video)
     physio = modalities.physio_features(rng, latent, model.physio)
@@ -193,6 +198,7 @@ def generate_session(
         "phrases": len(phrases),
         "speech_ratio": round(float(mask.mean()), 6),
         "clipped_samples": clipped,
+        **({"chain": recorded.to_dict()} if recorded is not None else {}),
     }
 
 
@@ -245,14 +251,15 @@ def generate_corpus(
             base,
             pitch_per_valence=base.pitch_per_valence * valence_cue,
             rate_per_valence=base.rate_per_valence * valence_cue,
-        )
+        ),
+        channel=ChannelParams() if chosen.chain else None,
     )
     mixing = modalities.video_mixing(np.random.default_rng([seed, _MIXING_STREAM]), model.video)
     specs = plan_sessions(chosen, seed, sample_rate, model.speech)
     entries = _run_all(specs, out, mixing, model, jobs)
     manifest = {
         "generator": f"edge-affect {__version__} synth",
-        "preset": asdict(chosen),
+        "preset": chosen.to_dict(),
         "seed": seed,
         "sample_rate": sample_rate,
         "valence_cue": valence_cue,
