@@ -71,6 +71,9 @@ class FrontendConfig:
     f_min_hz: float = 20.0
     f_max_hz: float = 8000.0
     log_floor: float = 1e-6
+    #: Time constant of the running per-band log-mel mean subtracted from every frame (level
+    #: and channel normalisation, :class:`LevelNorm`); 0 turns it off (the students before it).
+    level_tau_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.sample_rate != SAMPLE_RATE:
@@ -89,6 +92,8 @@ class FrontendConfig:
             )
         if self.n_mels < 1 or self.log_floor <= 0.0:
             raise ValueError("n_mels must be >= 1 and log_floor > 0")
+        if self.level_tau_s < 0.0:
+            raise ValueError(f"level_tau_s must be >= 0 (0: off), got {self.level_tau_s}")
         _ = self.frames_per_hop  # checks that the frame hop divides the model hop
 
     @property
@@ -117,6 +122,13 @@ class FrontendConfig:
     def n_bins(self) -> int:
         return self.n_fft // 2 + 1
 
+    @property
+    def level_rate(self) -> float:
+        """Per-frame rate of the running level mean once warmed up (0 when off)."""
+        if self.level_tau_s == 0.0:
+            return 0.0
+        return float(1.0 - np.exp(-self.hop_ms / MS_PER_S / self.level_tau_s))
+
     def to_dict(self) -> dict[str, int | float]:
         """Plain primitives, safe for ``torch.load(weights_only=True)``."""
         return asdict(self)
@@ -125,7 +137,8 @@ class FrontendConfig:
     def from_dict(cls, data: dict[str, Any]) -> FrontendConfig:
         """Inverse of :meth:`to_dict`; refuses missing or unknown keys."""
         names = {f.name for f in fields(cls)}
-        unknown, missing = set(data) - names, names - set(data)
+        unknown, missing = set(data) - names, names - set(data) - OPTIONAL_KEYS
+        data = {**{key: getattr(DEFAULT_FRONTEND, key) for key in OPTIONAL_KEYS}, **data}
         if unknown or missing:
             raise ValueError(
                 f"frontend config: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}"
@@ -134,6 +147,8 @@ class FrontendConfig:
 
 
 DEFAULT_FRONTEND = FrontendConfig()
+#: Keys a stored config may lack: added later, their default is what older students did.
+OPTIONAL_KEYS = frozenset({"level_tau_s"})
 
 
 # --- numpy: window, mel filterbank, reference -------------------------------------------
@@ -318,3 +333,104 @@ class LogMel(nn.Module):
 def _tensor(array: FloatArray, dtype: torch.dtype) -> Tensor:
     """A float64 numpy constant as a contiguous tensor, rounded once to ``dtype``."""
     return torch.from_numpy(np.ascontiguousarray(array)).to(dtype)
+
+
+# --- level normalisation: a running per-band mean, subtracted ---------------------------
+
+
+def level_norm_reference(
+    logmel: npt.ArrayLike,
+    config: FrontendConfig,
+    frames_before: int = 0,
+    mean_before: npt.ArrayLike | None = None,
+) -> tuple[FloatArray, FloatArray]:
+    """Level-normalised log-mel and the running means, frame by frame in float64.
+
+    The running mean ``m`` of each band follows ``m += r * (x - m)`` with
+    ``r = max(1 / n, level_rate)``, ``n`` the frames seen so far including this one: the
+    plain mean of everything heard until ``1 / level_rate`` frames (the warm-up), then an
+    exponential mean with time constant ``level_tau_s``. Each frame is returned minus the
+    mean that includes it. A constant input gain adds the same constant to every log-mel
+    value above the floor and so to the mean: the output does not change, from the first
+    frame. Stationary colouring (a fixed microphone response) is a per-band constant and goes
+    the same way; changes within the time constant (vocal effort, pitch) stay.
+    """
+    x = np.asarray(logmel, dtype=np.float64)
+    rate = config.level_rate
+    mean = np.zeros(x.shape[1]) if mean_before is None else np.array(mean_before, np.float64)
+    means = np.empty_like(x)
+    for t in range(x.shape[0]):
+        seen = frames_before + t + 1
+        mean = mean + max(1.0 / seen, rate) * (x[t] - mean)
+        means[t] = mean
+    return x - means, means
+
+
+class LevelNorm(nn.Module):
+    """The streaming form of :func:`level_norm_reference` (no parameters).
+
+    State per stream: the running mean ``[B, n_mels]`` and the frames seen ``[B, 1]``
+    (float), both zeros before the first frame. :meth:`forward` takes a block of frames and
+    the state and returns the normalised frames and the new state; the per-frame update is
+    unrolled over the block, so the block should be short (the four frames of a model hop);
+    :func:`level_means` computes long signals in one pass.
+    """
+
+    def __init__(self, config: FrontendConfig) -> None:
+        super().__init__()
+        if config.level_tau_s == 0.0:
+            raise ValueError("LevelNorm needs level_tau_s > 0")
+        self.config = config
+
+    def initial_state(self, batch: int, like: Tensor) -> tuple[Tensor, Tensor]:
+        zeros = like.new_zeros(batch, self.config.n_mels)
+        return zeros, like.new_zeros(batch, 1)
+
+    def forward(
+        self, mel: Tensor, state: tuple[Tensor, Tensor]
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        mean, seen = state
+        rate = self.config.level_rate
+        outputs = []
+        for t in range(mel.shape[1]):
+            seen = seen + 1.0
+            mean = mean + torch.clamp(torch.reciprocal(seen), min=rate) * (mel[:, t] - mean)
+            outputs.append(mel[:, t] - mean)
+        return torch.stack(outputs, dim=1), (mean, seen)
+
+
+def level_means(mel: Tensor, config: FrontendConfig) -> Tensor:
+    """The running means of :func:`level_norm_reference` for whole signals ``[B, F, M]``.
+
+    No gradient flows (the frontend has no parameters): training computes a session's
+    means once and cuts them with the audio, so a training chunk sees the state a stream
+    reaches at that point of the session, not a fresh warm-up. Float64, in closed form:
+    the cumulative mean during the warm-up, then the exponential mean, each a cumulative sum.
+    """
+    rate = config.level_rate
+    with torch.no_grad():
+        x = mel.detach().to(torch.float64)
+        frames = x.shape[1]
+        warm = min(frames, int(np.floor(1.0 / rate)))  # frames whose rate is 1 / n
+        counts = torch.arange(1, warm + 1, dtype=torch.float64, device=x.device)
+        head = torch.cumsum(x[:, :warm], dim=1) / counts[None, :, None]
+        if warm == frames:
+            return head.to(mel.dtype)
+        parts, mean = [head], head[:, -1:]
+        for start in range(warm, frames, EXPONENTIAL_BLOCK):
+            block = x[:, start : start + EXPONENTIAL_BLOCK]
+            parts.append(_exponential_means(block, mean, rate))
+            mean = parts[-1][:, -1:]
+        return torch.cat(parts, dim=1).to(mel.dtype)
+
+
+#: Frames per closed-form block of :func:`level_means` (keeps ``(1 - rate) ** -k`` small).
+EXPONENTIAL_BLOCK = 4096
+
+
+def _exponential_means(x: Tensor, mean: Tensor, rate: float) -> Tensor:
+    """``m_k = (1 - rate) m_{k-1} + rate x_k`` from ``m_0 = mean``, for every ``k`` at once."""
+    steps = torch.arange(1, x.shape[1] + 1, dtype=torch.float64, device=x.device)
+    decay = (1.0 - rate) ** steps  # (1 - rate)^k
+    weighted = torch.cumsum(x / decay[None, :, None], dim=1) * rate
+    return decay[None, :, None] * (mean + weighted)
