@@ -8,10 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # PortAudio for sounddevice; PulseAudio + the ALSA pulse plugin for a real capture path
-# without hardware; alsa-utils ships real speech prompts used by tests; sox and espeak-ng
-# make and measure speech; chromium + chromedriver run the dashboard test in a real browser.
+# without hardware; alsa-utils ships real speech prompts used by tests; sox, espeak-ng and
+# flite (a second synthesis engine, voices built from recorded speakers) make and measure
+# speech; chromium + chromedriver run the dashboard test in a real browser.
 DEBIAN_PACKAGES=(libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins alsa-utils sox espeak-ng
-                 chromium chromium-driver)
+                 flite chromium chromium-driver)
 TORCH_VERSION=2.13.0
 PYTHON=${PYTHON:-python3}
 export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1

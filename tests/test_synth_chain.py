@@ -1,4 +1,4 @@
-"""The recording chain of the ``*-chain`` presets: same content, another microphone."""
+"""The ``*-chain`` and ``*-chain-flite`` presets: another microphone, another engine."""
 
 import json
 from pathlib import Path
@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 import soundfile
 
-from edge_affect_train.synth import PRESETS, generate_corpus
+from edge_affect_train.data import AvecCorpus
+from edge_affect_train.synth import PRESETS, generate_corpus, speech
 from edge_affect_train.synth.channel import SHAPES, Chain, apply_chain, draw_chain, magnitude_fir
 from edge_affect_train.synth.config import ChannelParams
+from tests.conftest import require_program
 
 RATE = 16_000
 
@@ -93,3 +95,42 @@ def test_a_room_adds_a_tail_at_the_drawn_direct_to_reverberant_ratio() -> None:
     first, last = np.std(tail[:800]), np.std(tail[-800:])
     expected_db = 60.0 * (tail.size - 800) / tail.size  # window centres 0.35 s apart
     assert 20 * np.log10(first / last) == pytest.approx(expected_db, abs=1.0)
+
+
+def _median_f0(samples: np.ndarray, rate: int) -> float:
+    """Autocorrelation F0 (60-400 Hz) over the voiced 64 ms frames."""
+    f0 = []
+    for start in range(0, samples.size - 1024, 512):
+        frame = samples[start : start + 1024]
+        if np.std(frame) < 0.02:
+            continue
+        ac = np.correlate(frame, frame, "full")[1023:]
+        lo, hi = rate // 400, rate // 60
+        f0.append(rate / (lo + int(np.argmax(ac[lo:hi]))))
+    return float(np.median(f0))
+
+
+@pytest.mark.parametrize("variant", sorted(set(speech.FLITE_VOICES.values())))
+def test_flite_voices_follow_the_pitch_and_rate_they_are_given(
+    variant: str, tmp_path: Path
+) -> None:
+    """The prosody cues of the corpus exist for the second engine too: +40 pitch units is
+    +8.8 semitones asked (F0 ratio 1.66); 130 -> 220 wpm is a 0.59 duration ratio asked."""
+    require_program("flite", "apt-get install flite")
+    voice = speech.Voice("en-us", variant, 48.0, 170.0, engine=speech.FLITE)
+    text = "the weather is warm today and the river is quiet"
+    low, rate = speech.synthesize(text, voice, 28, 130, tmp_path)
+    high, _ = speech.synthesize(text, voice, 68, 220, tmp_path)
+    assert 1.3 < _median_f0(high, rate) / _median_f0(low, rate) < 2.1
+    assert 0.45 < high.size / low.size < 0.75
+
+
+def test_a_flite_preset_gives_each_split_its_own_flite_voice(tmp_path: Path) -> None:
+    require_program("flite", "apt-get install flite")
+    root = tmp_path / "flite"
+    generate_corpus(root, preset="tiny-chain-flite", seed=0, sample_rate=RATE, jobs=2)
+    manifest = json.loads((root / "synth.json").read_text())
+    assert manifest["flite"].startswith("2.")
+    flite = {s["split"]: s["flite_voice"] for s in manifest["sessions"] if "flite_voice" in s}
+    assert flite == speech.FLITE_VOICES  # one session per split in tiny (a third of 2)
+    assert sum(s.split == "test" for s in AvecCorpus(root).sessions) == 2  # read like any

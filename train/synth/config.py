@@ -21,13 +21,20 @@ class Preset:
     duration_s: float
     snr_db: tuple[float, float]
     chain: bool = False  # the *-chain presets: gain and colouring per session (ChannelParams)
+    flite_share: float = 0.0  # share of each split's sessions spoken by a flite voice
 
     def to_dict(self) -> dict[str, Any]:
-        """The manifest entry; presets without a chain write what they wrote before it."""
+        """The manifest entry; the presets before the chain write what they wrote before it."""
         entry = asdict(self)
-        if not self.chain:
-            del entry["chain"]
+        for key, off in (("chain", False), ("flite_share", 0.0)):
+            if entry[key] == off:
+                del entry[key]
         return entry
+
+    @property
+    def flite_sessions(self) -> int:
+        """Sessions per split spoken by flite (the last ones of each split)."""
+        return round(self.flite_share * self.sessions_per_split)
 
 
 _SIZES = {
@@ -35,10 +42,18 @@ _SIZES = {
     "small": Preset("small", sessions_per_split=3, duration_s=60.0, snr_db=(8.0, 30.0)),
     "avec": Preset("avec", sessions_per_split=9, duration_s=300.0, snr_db=(5.0, 30.0)),
 }
+#: flite speaks this share of each split in the ``*-chain-flite`` presets.
+FLITE_SHARE = 1 / 3
 PRESETS: dict[str, Preset] = {
     **_SIZES,
     **{
         f"{name}-chain": replace(size, name=f"{name}-chain", chain=True)
+        for name, size in _SIZES.items()
+    },
+    **{
+        f"{name}-chain-flite": replace(
+            size, name=f"{name}-chain-flite", chain=True, flite_share=FLITE_SHARE
+        )
         for name, size in _SIZES.items()
     },
 }

@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,7 @@ def plan_sessions(
                 f"{preset.sessions_per_split} sessions per split need as many voices; "
                 f"only {len(pool)} are available per split"
             )
+        first_flite = preset.sessions_per_split - preset.flite_sessions + 1
         for index in range(1, preset.sessions_per_split + 1):
             voice = speech.Voice(
                 accent=str(rng.choice(np.array(ACCENTS))),
@@ -101,6 +102,14 @@ def plan_sessions(
                 base_pitch=round(float(rng.uniform(*voice_params.base_pitch)), 1),
                 base_rate_wpm=round(float(rng.uniform(*voice_params.base_rate_wpm)), 1),
             )
+            if index >= first_flite:
+                flite_voice = speech.FLITE_VOICES[split]
+                voice = replace(
+                    voice,
+                    engine=speech.FLITE,
+                    accent=speech.FLITE_ACCENTS[flite_voice],
+                    variant=flite_voice,
+                )
             specs.append(
                 SessionSpec(
                     name=f"{split}_{index}",
@@ -191,8 +200,12 @@ def generate_session(
     return {
         "name": spec.name,
         "split": spec.split,
-        "voice": asdict(spec.voice),
-        "espeak_voice": spec.voice.espeak_name,
+        "voice": spec.voice.to_dict(),
+        **(
+            {"espeak_voice": spec.voice.espeak_name}
+            if spec.voice.engine == speech.ESPEAK
+            else {"flite_voice": spec.voice.variant}
+        ),
         "snr_db": spec.snr_db,
         "subject_offsets": [round(float(x), 6) for x in offsets],
         "phrases": len(phrases),
@@ -242,6 +255,7 @@ def generate_corpus(
     started = time.perf_counter()
     version = speech.espeak_version()
     chosen = PRESETS[preset]
+    flite = speech.flite_version() if chosen.flite_sessions else None
     _prepare_output(out, force)
     if not 0.0 <= valence_cue <= 20.0:
         raise EdgeAffectError(f"valence cue {valence_cue} is outside 0-20")
@@ -264,6 +278,7 @@ def generate_corpus(
         "sample_rate": sample_rate,
         "valence_cue": valence_cue,
         "espeak_ng": version,
+        **({"flite": flite} if flite is not None else {}),
         "modalities": {
             VIDEO_MODALITY: {
                 "dimension": model.video.dimension,

@@ -19,7 +19,21 @@ from edge_affect_train.synth.config import NoiseParams, SpeechParams
 from edge_affect_train.synth.signals import FloatArray, db_to_amplitude, pink_noise
 
 ESPEAK = "espeak-ng"
+FLITE = "flite"
+ENGINES = (ESPEAK, FLITE)
 ESPEAK_TIMEOUT_S = 30.0
+#: flite voices (CMU, each built from one recorded speaker) and how their pitch is set:
+#: ``f0_shift`` scales the clustergen voices' F0; the diphone voice kal16 takes a target mean.
+#: rms (clustergen) ignores both, so it is left out. One voice per split, like the espeak
+#: variants: no timbre is shared across train, dev and test.
+FLITE_VOICES = {"train": "kal16", "dev": "awb", "test": "slt"}
+FLITE_ACCENTS = {"kal16": "en-us", "awb": "en-gb-scotland", "slt": "en-us"}
+FLITE_TARGET_MEAN_VOICES = {"kal16": 100.0}  # voice -> F0 target mean (Hz) at no shift
+#: espeak ``-p`` units -> flite: one unit is ~0.22 semitone; unit 48 (the middle of the
+#: subjects' base range) is the flite voice's own pitch. Rate: 170 wpm is its own tempo.
+SEMITONES_PER_PITCH_UNIT = 0.22
+FLITE_REFERENCE_PITCH = 48.0
+FLITE_REFERENCE_WPM = 170.0
 #: Samples quieter than this (relative to full scale) at a phrase's edges are trimmed.
 TRIM_THRESHOLD = 1e-3
 #: Affect that sets a phrase's prosody: the latent mean over this span from its start.
@@ -52,16 +66,33 @@ WORDS = tuple(_VOCABULARY.split())
 
 @dataclass(frozen=True)
 class Voice:
-    """A simulated subject's voice: espeak-ng accent + variant, base pitch and rate."""
+    """A simulated subject's voice: engine, accent + variant, base pitch and rate.
+
+    espeak-ng: ``accent`` is a language voice and ``variant`` one of its variants. flite:
+    ``variant`` is the flite voice and ``accent`` its speaker's (``en-us``, ``en-gb-scotland``).
+    """
 
     accent: str
     variant: str
     base_pitch: float
     base_rate_wpm: float
+    engine: str = ESPEAK
 
     @property
     def espeak_name(self) -> str:
         return f"{self.accent}+{self.variant}"
+
+    def to_dict(self) -> dict[str, object]:
+        """The manifest entry; espeak-ng voices write what they wrote before flite."""
+        entry: dict[str, object] = {
+            "accent": self.accent,
+            "variant": self.variant,
+            "base_pitch": self.base_pitch,
+            "base_rate_wpm": self.base_rate_wpm,
+        }
+        if self.engine != ESPEAK:
+            entry["engine"] = self.engine
+        return entry
 
 
 @dataclass(frozen=True)
@@ -88,21 +119,53 @@ def espeak_version() -> str:
     return match.group(1) if match else out.split("Data at")[0].strip()
 
 
+def flite_version() -> str:
+    """The flite version string (``2.2`` style)."""
+    if shutil.which(FLITE) is None:
+        raise ToolMissingError(
+            "flite is not installed (Debian: apt-get install flite); the presets with flite "
+            "voices need it"
+        )
+    # flite 2.2 prints its version and exits 1
+    out = subprocess.run(
+        [FLITE, "--version"], capture_output=True, text=True, check=False, timeout=10
+    ).stdout
+    match = re.search(r"flite-(\S+)", out)
+    return match.group(1) if match else out.strip()
+
+
+def _engine_command(text: str, voice: Voice, pitch: int, rate_wpm: int, wav: Path) -> list[str]:
+    if voice.engine == ESPEAK:
+        name = voice.espeak_name
+        return [ESPEAK, "-v", name, "-p", str(pitch), "-s", str(rate_wpm), "-w", str(wav), text]
+    shift = 2.0 ** ((pitch - FLITE_REFERENCE_PITCH) * SEMITONES_PER_PITCH_UNIT / 12.0)
+    target_mean = FLITE_TARGET_MEAN_VOICES.get(voice.variant)
+    pitch_setting = (
+        f"int_f0_target_mean={target_mean * shift:.2f}"
+        if target_mean is not None
+        else f"f0_shift={shift:.4f}"
+    )
+    stretch = f"duration_stretch={FLITE_REFERENCE_WPM / rate_wpm:.4f}"
+    settings = ["--setf", stretch, "--setf", pitch_setting]
+    return [FLITE, "-voice", voice.variant, *settings, "-t", text, "-o", str(wav)]
+
+
 def synthesize(
-    text: str, voice: str, pitch: int, rate_wpm: int, work: Path
+    text: str, voice: Voice, pitch: int, rate_wpm: int, work: Path
 ) -> tuple[FloatArray, int]:
-    """Speak ``text`` with espeak-ng; return trimmed float samples and their rate."""
+    """Speak ``text`` with the voice's engine; return trimmed float samples and their rate."""
     wav = work / "phrase.wav"
-    cmd = [ESPEAK, "-v", voice, "-p", str(pitch), "-s", str(rate_wpm), "-w", str(wav), text]
+    cmd = _engine_command(text, voice, pitch, rate_wpm, wav)
     result = subprocess.run(
         cmd, capture_output=True, text=True, timeout=ESPEAK_TIMEOUT_S, check=False
     )
+    name = f"{voice.engine} voice {voice.espeak_name if voice.engine == ESPEAK else voice.variant}"
     if result.returncode != 0:
-        raise DataFormatError(f"espeak-ng failed for voice {voice}: {result.stderr.strip()}")
+        raise DataFormatError(f"{name} failed: {result.stderr.strip()}")
     samples, rate = soundfile.read(str(wav), dtype="float64")
     loud = np.flatnonzero(np.abs(samples) > TRIM_THRESHOLD)
     if loud.size == 0:
-        raise DataFormatError(f"espeak-ng produced silence for voice {voice}")
+        raise DataFormatError(f"{name} produced silence")
     return samples[loud[0] : loud[-1] + 1], int(rate)
 
 
@@ -146,7 +209,7 @@ def render_speech(
         pitch, rate, level = _prosody(voice, a, v, params)
         n_words = int(rng.integers(params.words_per_phrase[0], params.words_per_phrase[1] + 1))
         text = " ".join(rng.choice(WORDS, n_words))
-        raw, raw_rate = synthesize(text, voice.espeak_name, pitch, rate, work)
+        raw, raw_rate = synthesize(text, voice, pitch, rate, work)
         wave = resample(raw, raw_rate, sample_rate).astype(np.float64)
         start = round(t * sample_rate)
         if start + wave.shape[0] > n_samples:
