@@ -131,6 +131,11 @@ class WindowGraph(nn.Module):
 
     def __init__(self, student: AudioStudent) -> None:
         super().__init__()
+        if student.frontend.level is not None:
+            raise ValueError(
+                "level normalisation (frontend level_tau_s > 0) is exported for causal "
+                "students in stream mode only"
+            )
         self.student = student
 
     def forward(self, pcm: Tensor) -> Tensor:

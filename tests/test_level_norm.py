@@ -120,3 +120,25 @@ def test_a_change_of_level_within_the_time_constant_stays_visible() -> None:
     assert jump == pytest.approx(0.6 * np.log(10), rel=0.05)  # +6 dB in natural-log power
     late = np.mean((stepped - plain)[-8:])
     assert 0.1 * jump < late < 0.7 * jump  # partly absorbed into the mean after 20 s
+
+
+def test_the_student_streams_what_it_computes_on_the_whole_signal() -> None:
+    """Training caches whole-session log-mel (the closed form); the exported stream graph
+    steps hop by hop with the state in the frontend's one state tensor: the same readings."""
+    from edge_affect_train.models import AudioStudent, EncoderConfig, StudentConfig  # noqa: PLC0415
+
+    torch.manual_seed(0)
+    config = StudentConfig(
+        frontend=FrontendConfig(level_tau_s=1.0), encoder=EncoderConfig(kind="gru", hidden=16)
+    )
+    student = AudioStudent(config).eval()
+    pcm = torch.from_numpy(_speechlike(8.0)).float()[None]
+    with torch.no_grad():
+        whole = student(pcm)[0]
+        state = student.initial_state(1)
+        assert state[0].shape == (1, config.frontend.tail_samples + config.frontend.n_mels + 1)
+        stepped = []
+        for hop in pcm.reshape(-1, HOP):
+            prediction, state = student.step(hop[None], state)
+            stepped.append(prediction[0])
+    assert torch.max(torch.abs(torch.stack(stepped) - whole)) < 1e-4

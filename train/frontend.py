@@ -288,6 +288,7 @@ class LogMel(nn.Module):
         self.register_buffer(
             "mel_weights", _tensor(mel_filterbank(config).T, dtype), persistent=False
         )
+        self.level = LevelNorm(config) if config.level_tau_s > 0.0 else None
 
     def forward(self, pcm: Tensor) -> Tensor:
         """Whole-signal log-mel; ``N`` must be a multiple of ``hop_samples``."""
@@ -296,30 +297,47 @@ class LogMel(nn.Module):
         _check_length(pcm.shape[1], self.config)
         padded = functional.pad(pcm, (self.config.tail_samples, 0))
         frames = padded.unfold(1, self.config.window_samples, self.config.hop_samples)
-        return self._frames_to_logmel(frames)
+        mel = self._frames_to_logmel(frames)
+        if self.level is None:
+            return mel
+        return mel - level_means(mel, self.config)
+
+    @property
+    def state_size(self) -> int:
+        """Values of streaming state per stream: the PCM tail, then (with level
+        normalisation) the running mean of each band and the frames seen."""
+        level = self.config.n_mels + 1 if self.level is not None else 0
+        return self.config.tail_samples + level
 
     def initial_tail(self, batch: int) -> Tensor:
-        """The streaming state before the first hop: ``tail_samples`` zeros per stream."""
+        """The streaming state before the first hop: zeros, ``[B, state_size]``."""
         reference = self.dft_basis
-        return torch.zeros(
-            batch, self.config.tail_samples, dtype=reference.dtype, device=reference.device
-        )
+        return torch.zeros(batch, self.state_size, dtype=reference.dtype, device=reference.device)
 
     def step(self, pcm_hop: Tensor, tail: Tensor) -> tuple[Tensor, Tensor]:
-        """One model hop: ``([B, HOP_SAMPLES], [B, tail])`` -> ``([B, 4, n_mels], new tail)``.
+        """One model hop: ``([B, HOP_SAMPLES], [B, state])`` -> ``([B, 4, n_mels], new state)``.
 
         Concatenating the frames of successive steps equals :meth:`forward` on the whole
-        signal. Only cat, static slices, stack and matmul, so it exports to plain ONNX.
+        signal. Only cat, static slices, stack, matmul and elementwise ops, so it exports to
+        plain ONNX. The state is one tensor (the PCM tail, then the level normalisation's
+        mean and count when it is on), so the exported graph carries one frontend state.
         """
         cfg = self.config
         if pcm_hop.dim() != 2 or pcm_hop.shape[1] != HOP_SAMPLES:
             raise ValueError(f"expected pcm_hop [batch, {HOP_SAMPLES}], got {tuple(pcm_hop.shape)}")
-        if tail.dim() != 2 or tail.shape[1] != cfg.tail_samples:
-            raise ValueError(f"expected tail [batch, {cfg.tail_samples}], got {tuple(tail.shape)}")
-        padded = torch.cat([tail, pcm_hop], dim=1)
+        if tail.dim() != 2 or tail.shape[1] != self.state_size:
+            raise ValueError(f"expected tail [batch, {self.state_size}], got {tuple(tail.shape)}")
+        pcm_tail = tail[:, : cfg.tail_samples]
+        padded = torch.cat([pcm_tail, pcm_hop], dim=1)
         starts = [k * cfg.hop_samples for k in range(cfg.frames_per_hop)]
         frames = torch.stack([padded[:, s : s + cfg.window_samples] for s in starts], dim=1)
-        return self._frames_to_logmel(frames), padded[:, HOP_SAMPLES:]
+        mel = self._frames_to_logmel(frames)
+        new_tail = padded[:, HOP_SAMPLES:]
+        if self.level is None:
+            return mel, new_tail
+        level_state = (tail[:, cfg.tail_samples : -1], tail[:, -1:])
+        mel, (mean, seen) = self.level(mel, level_state)
+        return mel, torch.cat([new_tail, mean, seen], dim=1)
 
     def _frames_to_logmel(self, frames: Tensor) -> Tensor:
         """``[B, F, window]`` -> ``[B, F, n_mels]``: windowed DFT, power, mel, log."""
@@ -366,6 +384,10 @@ def level_norm_reference(
     return x - means, means
 
 
+#: The frame count stops here (far past any warm-up): it stays exact in float32.
+LEVEL_COUNT_CAP = 1e6
+
+
 class LevelNorm(nn.Module):
     """The streaming form of :func:`level_norm_reference` (no parameters).
 
@@ -393,7 +415,7 @@ class LevelNorm(nn.Module):
         rate = self.config.level_rate
         outputs = []
         for t in range(mel.shape[1]):
-            seen = seen + 1.0
+            seen = torch.clamp(seen + 1.0, max=LEVEL_COUNT_CAP)
             mean = mean + torch.clamp(torch.reciprocal(seen), min=rate) * (mel[:, t] - mean)
             outputs.append(mel[:, t] - mean)
         return torch.stack(outputs, dim=1), (mean, seen)
