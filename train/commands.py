@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from edge_affect.errors import EdgeAffectError
-from edge_affect_train.frontend import FrontendConfig
+from edge_affect_train.frontend import FrontendConfig, level_normalised
 from edge_affect_train.losses import ALIGN_KINDS, AlignKind
 from edge_affect_train.models import ENCODER_KINDS, EncoderConfig, EncoderKind, StudentConfig
 from edge_affect_train.runs import RunResult, load_data, load_teacher, train_student, train_teacher
@@ -73,6 +73,7 @@ def student(
     z_dim: int,
     weights: tuple[float, float],
     train: dict[str, Any],
+    level_tau_s: float = 0.0,
 ) -> str:
     _check_choice(method, METHODS, "method")
     _check_choice(align, ALIGN_KINDS, "alignment")
@@ -84,15 +85,16 @@ def student(
         z_dim = teacher_model.latent_dim
     modalities = teacher_model.config.modalities if teacher_model is not None else ()
     config = TrainConfig(**train)
-    _, splits = load_data(data, modalities, FrontendConfig(), config.label_delay_s)
     transfer = TransferConfig(
         method=cast(Method, method),
         align=cast(AlignKind, align),
         translation_weight=weights[0],
         alignment_weight=weights[1],
     )
+    frontend = level_normalised(level_tau_s) if level_tau_s > 0 else FrontendConfig()
+    _, splits = load_data(data, modalities, frontend, config.label_delay_s)
     student_config = StudentConfig(
-        FrontendConfig(), EncoderConfig(kind=cast(EncoderKind, encoder), hidden=hidden), z_dim
+        frontend, EncoderConfig(kind=cast(EncoderKind, encoder), hidden=hidden), z_dim
     )
     run = train_student(data, teacher_model, out, student_config, transfer, config, splits)
     return f"student ({method}): " + _summary(run)

@@ -305,8 +305,8 @@ class LogMel(nn.Module):
     @property
     def state_size(self) -> int:
         """Values of streaming state per stream: the PCM tail, then (with level
-        normalisation) the running mean of each band and the frames seen."""
-        level = self.config.n_mels + 1 if self.level is not None else 0
+        normalisation) the running mean of each band and the count of each band."""
+        level = 2 * self.config.n_mels if self.level is not None else 0
         return self.config.tail_samples + level
 
     def initial_tail(self, batch: int) -> Tensor:
@@ -320,7 +320,7 @@ class LogMel(nn.Module):
         Concatenating the frames of successive steps equals :meth:`forward` on the whole
         signal. Only cat, static slices, stack, matmul and elementwise ops, so it exports to
         plain ONNX. The state is one tensor (the PCM tail, then the level normalisation's
-        mean and count when it is on), so the exported graph carries one frontend state.
+        means and counts when it is on), so the exported graph carries one frontend state.
         """
         cfg = self.config
         if pcm_hop.dim() != 2 or pcm_hop.shape[1] != HOP_SAMPLES:
@@ -335,7 +335,8 @@ class LogMel(nn.Module):
         new_tail = padded[:, HOP_SAMPLES:]
         if self.level is None:
             return mel, new_tail
-        level_state = (tail[:, cfg.tail_samples : -1], tail[:, -1:])
+        bands = cfg.tail_samples + cfg.n_mels
+        level_state = (tail[:, cfg.tail_samples : bands], tail[:, bands:])
         mel, (mean, seen) = self.level(mel, level_state)
         return mel, torch.cat([new_tail, mean, seen], dim=1)
 
@@ -355,47 +356,74 @@ def _tensor(array: FloatArray, dtype: torch.dtype) -> Tensor:
 
 # --- level normalisation: a running per-band mean, subtracted ---------------------------
 
+#: A band value counts towards its running mean only above the log floor plus this margin:
+#: values at the floor (digital silence, or below the floor after a gain) would otherwise
+#: pull the mean by an amount that does not scale with the input gain.
+LEVEL_FLOOR_MARGIN = 0.01
+#: The frame count stops here (far past any warm-up): it stays exact in float32.
+LEVEL_COUNT_CAP = 1e6
+#: The log floor of level-normalised students (:func:`level_normalised`): below the power
+#: that int16 quantization noise alone gives in every band (about 1e-8 per DFT bin), so no
+#: int16 signal but digital silence reaches it, whatever its gain.
+LEVEL_LOG_FLOOR = 1e-9
+
+
+def level_normalised(tau_s: float) -> FrontendConfig:
+    """The frontend of a level-normalised student: the default one, with the running mean
+    of time constant ``tau_s`` and the lower :data:`LEVEL_LOG_FLOOR`."""
+    return FrontendConfig(level_tau_s=tau_s, log_floor=LEVEL_LOG_FLOOR)
+
 
 def level_norm_reference(
     logmel: npt.ArrayLike,
     config: FrontendConfig,
-    frames_before: int = 0,
+    seen_before: npt.ArrayLike | None = None,
     mean_before: npt.ArrayLike | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     """Level-normalised log-mel and the running means, frame by frame in float64.
 
-    The running mean ``m`` of each band follows ``m += r * (x - m)`` with
-    ``r = max(1 / n, level_rate)``, ``n`` the frames seen so far including this one: the
-    plain mean of everything heard until ``1 / level_rate`` frames (the warm-up), then an
-    exponential mean with time constant ``level_tau_s``. Each frame is returned minus the
-    mean that includes it. A constant input gain adds the same constant to every log-mel
-    value above the floor and so to the mean: the output does not change, from the first
-    frame. Stationary colouring (a fixed microphone response) is a per-band constant and goes
-    the same way; changes within the time constant (vocal effort, pitch) stay.
+    Each band ``b`` keeps a running mean ``m`` and a count ``n`` of the values that took part:
+    a value ``x`` above the floor (``log(log_floor)`` + :data:`LEVEL_FLOOR_MARGIN`) does
+    ``n += 1; m += max(1 / n, level_rate) * (x - m)``, a value at the floor leaves both alone.
+    So the mean is the plain mean of everything heard until ``1 / level_rate`` values (the
+    warm-up), then an exponential mean with time constant ``level_tau_s``. Every frame is
+    returned minus the mean that includes it. A constant input gain adds the same constant to
+    every log-mel value above the floor and so to the mean: the output does not change, from
+    the first frame, as long as the gain moves no value across the floor. Stationary colouring
+    (a fixed microphone response) is a per-band constant and goes the same way; changes within
+    the time constant (vocal effort, pitch) stay.
     """
     x = np.asarray(logmel, dtype=np.float64)
-    rate = config.level_rate
-    mean = np.zeros(x.shape[1]) if mean_before is None else np.array(mean_before, np.float64)
-    means = np.empty_like(x)
-    for t in range(x.shape[0]):
-        seen = frames_before + t + 1
-        mean = mean + max(1.0 / seen, rate) * (x[t] - mean)
-        means[t] = mean
+    bands = x.shape[1]
+    mean = np.zeros(bands) if mean_before is None else np.array(mean_before, np.float64)
+    seen = np.zeros(bands) if seen_before is None else np.array(seen_before, np.float64)
+    means = _running_means(x, config, seen, mean)
     return x - means, means
 
 
-#: The frame count stops here (far past any warm-up): it stays exact in float32.
-LEVEL_COUNT_CAP = 1e6
+def _running_means(
+    x: FloatArray, config: FrontendConfig, seen: FloatArray, mean: FloatArray
+) -> FloatArray:
+    """The means of :func:`level_norm_reference`; ``seen`` and ``mean`` are updated in place."""
+    rate, threshold = config.level_rate, np.log(config.log_floor) + LEVEL_FLOOR_MARGIN
+    means = np.empty_like(x)
+    for t in range(x.shape[0]):
+        active = x[t] > threshold
+        seen += active
+        np.minimum(seen, LEVEL_COUNT_CAP, out=seen)
+        step = np.maximum(1.0 / np.maximum(seen, 1.0), rate) * active
+        mean += step * (x[t] - mean)
+        means[t] = mean
+    return means
 
 
 class LevelNorm(nn.Module):
     """The streaming form of :func:`level_norm_reference` (no parameters).
 
-    State per stream: the running mean ``[B, n_mels]`` and the frames seen ``[B, 1]``
-    (float), both zeros before the first frame. :meth:`forward` takes a block of frames and
-    the state and returns the normalised frames and the new state; the per-frame update is
-    unrolled over the block, so the block should be short (the four frames of a model hop);
-    :func:`level_means` computes long signals in one pass.
+    State per stream: the running mean and the count of each band, ``[B, n_mels]`` each, both
+    zeros before the first frame. :meth:`forward` takes a block of frames and the state and
+    returns the normalised frames and the new state; the per-frame update is unrolled over
+    the block, which is the four frames of a model hop.
     """
 
     def __init__(self, config: FrontendConfig) -> None:
@@ -403,10 +431,11 @@ class LevelNorm(nn.Module):
         if config.level_tau_s == 0.0:
             raise ValueError("LevelNorm needs level_tau_s > 0")
         self.config = config
+        self.threshold = float(np.log(config.log_floor) + LEVEL_FLOOR_MARGIN)
 
     def initial_state(self, batch: int, like: Tensor) -> tuple[Tensor, Tensor]:
         zeros = like.new_zeros(batch, self.config.n_mels)
-        return zeros, like.new_zeros(batch, 1)
+        return zeros, zeros.clone()
 
     def forward(
         self, mel: Tensor, state: tuple[Tensor, Tensor]
@@ -415,9 +444,12 @@ class LevelNorm(nn.Module):
         rate = self.config.level_rate
         outputs = []
         for t in range(mel.shape[1]):
-            seen = torch.clamp(seen + 1.0, max=LEVEL_COUNT_CAP)
-            mean = mean + torch.clamp(torch.reciprocal(seen), min=rate) * (mel[:, t] - mean)
-            outputs.append(mel[:, t] - mean)
+            frame = mel[:, t]
+            active = (frame > self.threshold).to(frame.dtype)
+            seen = torch.clamp(seen + active, max=LEVEL_COUNT_CAP)
+            step = torch.clamp(torch.reciprocal(torch.clamp(seen, min=1.0)), min=rate) * active
+            mean = mean + step * (frame - mean)
+            outputs.append(frame - mean)
         return torch.stack(outputs, dim=1), (mean, seen)
 
 
@@ -425,34 +457,12 @@ def level_means(mel: Tensor, config: FrontendConfig) -> Tensor:
     """The running means of :func:`level_norm_reference` for whole signals ``[B, F, M]``.
 
     No gradient flows (the frontend has no parameters): training computes a session's
-    means once and cuts them with the audio, so a training chunk sees the state a stream
-    reaches at that point of the session, not a fresh warm-up. Float64, in closed form:
-    the cumulative mean during the warm-up, then the exponential mean, each a cumulative sum.
+    means once, with the whole session's log-mel, and cuts them with the audio, so a
+    training chunk sees the state a stream reaches at that point of the session, not a
+    fresh warm-up. Float64, frame by frame (vectorised over bands): about a second for a
+    300 s session.
     """
-    rate = config.level_rate
-    with torch.no_grad():
-        x = mel.detach().to(torch.float64)
-        frames = x.shape[1]
-        warm = min(frames, int(np.floor(1.0 / rate)))  # frames whose rate is 1 / n
-        counts = torch.arange(1, warm + 1, dtype=torch.float64, device=x.device)
-        head = torch.cumsum(x[:, :warm], dim=1) / counts[None, :, None]
-        if warm == frames:
-            return head.to(mel.dtype)
-        parts, mean = [head], head[:, -1:]
-        for start in range(warm, frames, EXPONENTIAL_BLOCK):
-            block = x[:, start : start + EXPONENTIAL_BLOCK]
-            parts.append(_exponential_means(block, mean, rate))
-            mean = parts[-1][:, -1:]
-        return torch.cat(parts, dim=1).to(mel.dtype)
-
-
-#: Frames per closed-form block of :func:`level_means` (keeps ``(1 - rate) ** -k`` small).
-EXPONENTIAL_BLOCK = 4096
-
-
-def _exponential_means(x: Tensor, mean: Tensor, rate: float) -> Tensor:
-    """``m_k = (1 - rate) m_{k-1} + rate x_k`` from ``m_0 = mean``, for every ``k`` at once."""
-    steps = torch.arange(1, x.shape[1] + 1, dtype=torch.float64, device=x.device)
-    decay = (1.0 - rate) ** steps  # (1 - rate)^k
-    weighted = torch.cumsum(x / decay[None, :, None], dim=1) * rate
-    return decay[None, :, None] * (mean + weighted)
+    x = mel.detach().to("cpu", torch.float64).numpy()
+    bands = x.shape[2]
+    means = [_running_means(one, config, np.zeros(bands), np.zeros(bands)) for one in x]
+    return torch.from_numpy(np.stack(means)).to(device=mel.device, dtype=mel.dtype)
