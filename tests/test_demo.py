@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from edge_affect import paths
 from edge_affect.audio import HOP_SAMPLES, SAMPLE_RATE
 from edge_affect.cli import app
-from edge_affect.cli import results as cli_demo
+from edge_affect.cli import results as cli_results
 from edge_affect.logs.reader import read_log
 from edge_affect.paths import BUNDLED_MODELS, DEFAULT_MODEL
 from edge_affect.scoring.plot import speech_runs
@@ -31,7 +31,7 @@ CARD = BUNDLED_MODELS / "MODEL_CARD.md"
 
 
 def _clip_hops() -> int:
-    info = soundfile.info(str(cli_demo.DEMO_AUDIO))
+    info = soundfile.info(str(cli_results.DEMO_AUDIO))
     assert info.samplerate == SAMPLE_RATE
     return math.ceil(info.frames / HOP_SAMPLES)
 
@@ -83,7 +83,7 @@ def test_the_model_card_states_the_contracts_and_the_measured_numbers() -> None:
 def test_the_demo_gold_standard_covers_the_clip_on_the_grid() -> None:
     meta = json.loads((paths.DEMO_DIR / "demo.json").read_text())
     assert meta["session"].startswith("test_")  # held out from training and model selection
-    for path in cli_demo.DEMO_GOLD:
+    for path in cli_results.DEMO_GOLD:
         lines = [x for x in path.read_text().splitlines() if x.startswith("demo,")]
         assert lines[0].startswith("demo,0.00,")
         assert len(lines) == meta["hops"] == _clip_hops()
@@ -172,7 +172,7 @@ def test_demo_live_view_goes_to_stderr(tmp_path: Path) -> None:
 
 
 def test_demo_without_its_clip_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli_demo, "DEMO_AUDIO", tmp_path / "missing.ogg")
+    monkeypatch.setattr(cli_results, "DEMO_AUDIO", tmp_path / "missing.ogg")
     result = runner.invoke(app, ["demo", "--fast", "--quiet", "--out", str(tmp_path)])
     assert result.exit_code == 2
     assert "no demo clip" in result.output and "Traceback" not in result.output
@@ -187,7 +187,7 @@ def test_plot_without_and_with_gold(demo_run: tuple[Path, str], tmp_path: Path) 
     result = runner.invoke(app, ["plot", str(log), "--out", str(bare)])
     assert result.exit_code == 0, result.output
     assert _is_png(bare) and "CCC" not in result.output
-    gold = [a for p in cli_demo.DEMO_GOLD for a in ("--gold", str(p))]
+    gold = [a for p in cli_results.DEMO_GOLD for a in ("--gold", str(p))]
     scored = tmp_path / "nested" / "scored.png"
     result = runner.invoke(app, ["plot", str(log), *gold, "--out", str(scored)])
     assert result.exit_code == 0, result.output
