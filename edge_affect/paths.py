@@ -17,7 +17,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from edge_affect.errors import EdgeAffectError
+from edge_affect.errors import EdgeAffectError, MissingDataError
 
 
 class SameFileError(EdgeAffectError):
@@ -124,3 +124,22 @@ def locked_by_other(path: Path) -> str | None:
     finally:
         os.close(fd)
     return None
+
+
+#: The models and the demo clip shipped inside the package.
+PACKAGE_DIR = Path(__file__).resolve().parent
+BUNDLED_MODELS = PACKAGE_DIR / "models"
+DEFAULT_MODEL = "default.int8.onnx"
+DEMO_DIR = PACKAGE_DIR / "demo"
+DEMO_AUDIO = DEMO_DIR / "demo.ogg"
+DEMO_GOLD = (DEMO_DIR / "arousal.arff", DEMO_DIR / "valence.arff")
+
+
+def default_model() -> Path:
+    path = BUNDLED_MODELS / DEFAULT_MODEL
+    if not path.is_file():
+        raise MissingDataError(
+            f"this install has no bundled model (edge_affect/models/{DEFAULT_MODEL}); "
+            "pass --model MODEL.onnx (made with `edge-affect export`)"
+        )
+    return path

@@ -25,10 +25,10 @@ import onnx
 import torch
 
 from edge_affect.audio import HOP_SAMPLES, LABEL_RATE_HZ, SAMPLE_RATE
-from edge_affect.contract import Contract, Mode, StateSpec
 from edge_affect.cpu import describe_cpu
 from edge_affect.errors import EdgeAffectError
-from edge_affect.model import AffectModel
+from edge_affect.stream.contract import Contract, Mode, StateSpec
+from edge_affect.stream.model import AffectModel
 from edge_affect_export import parity
 from edge_affect_export.chunk import chunk_graph
 from edge_affect_export.graphs import StreamGraph, WindowGraph, example_window

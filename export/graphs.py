@@ -12,7 +12,7 @@ Both wrap a trained :class:`~edge_affect_train.models.AudioStudent` without chan
   its native ops (``GRU`` / attention), so bidirectional and Transformer students work.
 
 The graphs take int16 samples and scale them by 1/32768 inside, so the device passes what a
-sound card gives and the float conversion matches training (:mod:`edge_affect.audio_io`).
+sound card gives and the float conversion matches training (:mod:`edge_affect_train.audio_io`).
 """
 
 from __future__ import annotations

@@ -18,11 +18,11 @@ import onnx
 import torch
 
 from edge_affect.audio import HOP_SAMPLES, LABEL_NAMES, SAMPLE_RATE
-from edge_affect.audio_io import read_audio
-from edge_affect.metrics import ccc_per_dimension
-from edge_affect.model import AffectModel
+from edge_affect.scoring.metrics import ccc_per_dimension
+from edge_affect.stream.model import AffectModel
 from edge_affect_export.chunk import hop_graph
 from edge_affect_export.onnx_graph import weight_bytes
+from edge_affect_train.audio_io import read_audio
 from edge_affect_train.data.avec import AvecCorpus
 from edge_affect_train.data.tensors import pcm_for_labels
 from edge_affect_train.models import AudioStudent

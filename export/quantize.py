@@ -41,7 +41,7 @@ from onnxruntime.quantization import (
 
 from edge_affect.audio import HOP_SAMPLES
 from edge_affect.errors import EdgeAffectError
-from edge_affect.model import AffectModel
+from edge_affect.stream.model import AffectModel
 from edge_affect_export.onnx_graph import frontend_nodes
 
 QUANTIZED_OPS = ["MatMul"]

@@ -172,10 +172,10 @@ x86_reference() {
 
 check_cpu() {  # $1: QEMU_CPU
   local cpu=$1 started=$SECONDS
-  local fp32="\$(venv/bin/python -c 'from edge_affect.runtime import BUNDLED_MODELS as m; print(m / \"default.onnx\")')"
+  local fp32="\$(venv/bin/python -c 'from edge_affect.paths import BUNDLED_MODELS as m; print(m / \"default.onnx\")')"
   say "$cpu: info, run fp32 and int8, demo, runtime tests (emulated: every latency and RTF" \
     "printed below is qemu's, not a Pi's)"
-  in_rootfs "$cpu" "venv/bin/edge-affect info \$(venv/bin/python -c 'from edge_affect.runtime import BUNDLED_MODELS as m, DEFAULT_MODEL as d; print(m / d)') && \
+  in_rootfs "$cpu" "venv/bin/edge-affect info \$(venv/bin/python -c 'from edge_affect.paths import BUNDLED_MODELS as m, DEFAULT_MODEL as d; print(m / d)') && \
     venv/bin/edge-affect run demo.ogg --no-gate --quiet --model $fp32 --out logs/$cpu-fp32.csv && \
     venv/bin/edge-affect run demo.ogg --no-gate --quiet --out logs/$cpu-int8.csv && \
     venv/bin/edge-affect demo --fast --quiet --out logs/demo-$cpu" | tee "$WORK/$cpu.txt"
@@ -194,7 +194,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_affect.sinks import read_log
+from edge_affect.logs.reader import read_log
 
 FP32_BOUND = 1e-4  # the same float graph on another CPU: rounding order only
 INT8_BOUND = 0.02  # the int8 parity bound (tests/runtime/test_int8_parity.py)

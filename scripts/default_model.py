@@ -25,13 +25,13 @@ import soundfile
 
 from edge_affect.audio import HOP_S, LABEL_NAMES, SAMPLE_RATE
 from edge_affect.cpu import cpu_line
-from edge_affect.evaluate import load_corpus_gold
 from edge_affect.formats.arff import gold_standard_table, read_gold_standard, write_arff
-from edge_affect.metrics import ccc
-from edge_affect.model import AffectModel
-from edge_affect.pipeline import Pipeline, PipelineSettings, run_stream
-from edge_affect.reading import Reading
-from edge_affect.sources import FileSource
+from edge_affect.scoring.evaluate import load_corpus_gold
+from edge_affect.scoring.metrics import ccc
+from edge_affect.stream.model import AffectModel
+from edge_affect.stream.pipeline import Pipeline, PipelineSettings, run_stream
+from edge_affect.stream.reading import Reading
+from edge_affect.stream.sources import FileSource
 
 SPLITS = ("dev", "test")
 DEMO_AUDIO = "demo.ogg"

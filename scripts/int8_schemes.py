@@ -6,7 +6,7 @@
 ``make`` quantizes one fp32 stream model with every scheme (static schemes calibrated on
 espeak-ng speech, never on the measured audio) and writes ``OUT_DIR/fp32.onnx`` and
 ``OUT_DIR/<scheme>.onnx`` with their contracts. ``measure`` streams AUDIO through each file
-with :class:`edge_affect.model.ModelStream` and reports, against fp32: max and mean absolute
+with :class:`edge_affect.stream.model.ModelStream` and reports, against fp32: max and mean absolute
 difference of the readings, the CCC between the fp32 and int8 traces, the file size and, on a
 native CPU, the per-hop latency. It needs numpy and onnxruntime only, so it also runs inside
 the arm64 rootfs under qemu (``QEMU_CPU`` set there: the report says "emulated", and the
@@ -30,9 +30,9 @@ import numpy as np
 
 from edge_affect.audio import LABEL_NAMES
 from edge_affect.cpu import cpu_line, describe_cpu
-from edge_affect.metrics import ccc
-from edge_affect.model import AffectModel
-from edge_affect.sources import FileSource
+from edge_affect.scoring.metrics import ccc
+from edge_affect.stream.model import AffectModel
+from edge_affect.stream.sources import FileSource
 
 
 def make(fp32: Path, out: Path) -> None:

@@ -32,8 +32,8 @@ import numpy as np
 import soundfile
 import soxr
 
+from edge_affect import AffectModel
 from edge_affect.audio import HOP_SAMPLES, SAMPLE_RATE
-from edge_affect.model import AffectModel
 
 SENTENCES = (
     "the old bridge was closed for the winter",

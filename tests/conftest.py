@@ -1,45 +1,25 @@
 """Shared fixtures: a tiny synthetic corpus (real espeak-ng speech) built once per run, a
 small synthetic CMU-MOSI-like dataset in the SDK's ``.csd`` and the pickle layouts, and the
-committed ONNX models of ``tests/models/``.
+committed ONNX models of ``tests/models/``. Helper functions live in ``tests/helpers.py``.
 
 The runtime tests (``tests/runtime/``) run in a device-only install (no torch, no onnx, no
 ``train``/``export``), so this module imports host code only inside the fixtures that need it."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
 from edge_affect.audio import HOP_SAMPLES
-from edge_affect.audio_io import read_audio
+from tests.helpers import TEST_MODELS, read_speech, require_program
 
 if TYPE_CHECKING:
     from tests.mosi_synth import SynthMosi
-
-IN_CI = bool(os.environ.get("CI"))
-
-
-def unavailable(reason: str) -> NoReturn:
-    """A system dependency is missing: skip on a developer machine; fail in CI, where
-    ``.ci/run`` installs it, so a missing one is a broken set-up, not a reason to skip."""
-    if IN_CI:
-        pytest.fail(f"{reason}; CI installs it, so this is a broken set-up", pytrace=False)
-    pytest.skip(reason)
-
-
-def require(available: bool, reason: str) -> None:
-    if not available:
-        unavailable(reason)
-
-
-def require_program(name: str, install_hint: str) -> None:
-    require(shutil.which(name) is not None, f"{name} is not installed ({install_hint})")
 
 
 @pytest.fixture(scope="session")
@@ -68,9 +48,9 @@ def speech_16k(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
     wav = tmp_path_factory.mktemp("speech") / "speech.wav"
     text = "the weather was warm and the market was full of people this morning"
     subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(wav), text], check=True, timeout=30)
-    clip = read_audio(wav)
-    n = clip.samples.shape[0] // HOP_SAMPLES * HOP_SAMPLES
-    return np.asarray(clip.samples[:n], dtype=np.float32)
+    samples = read_speech(wav)
+    n = samples.shape[0] // HOP_SAMPLES * HOP_SAMPLES
+    return np.asarray(samples[:n], dtype=np.float32)
 
 
 @pytest.fixture(scope="session")
@@ -111,10 +91,6 @@ def mosi_pickles(
         "mult": write_pickle(folder / "mosi_data.pkl", mosi_synth, "mult"),
         "mmsa": write_pickle(folder / "aligned_50.pkl", mosi_synth, "mmsa"),
     }
-
-
-#: Committed by ``python -m tests.make_models``; ``tests/test_export.py`` checks they are current.
-TEST_MODELS = Path(__file__).parent / "models"
 
 
 @pytest.fixture(scope="session")

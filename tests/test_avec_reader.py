@@ -9,7 +9,7 @@ import soundfile
 from edge_affect.errors import DataFormatError, MissingDataError
 from edge_affect_train.data import AvecCorpus
 from edge_affect_train.synth import generate_corpus
-from tests.conftest import require_program
+from tests.helpers import require_program
 
 FRAMES_20S = 501  # 0.00 ... 20.00 s on the 40 ms grid
 

@@ -8,13 +8,25 @@ RSS flat.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from edge_affect.bench import BenchOptions, check_targets, format_bench, run_bench
+from edge_affect.bench import measure
+from edge_affect.bench.measure import (
+    TORCH_REFERENCE_MODULE,
+    BenchOptions,
+    Clip,
+    check_targets,
+    format_bench,
+    run_bench,
+    torch_reference,
+)
 from edge_affect.cli import app
 
 runner = CliRunner()
@@ -71,9 +83,19 @@ def test_the_soak_keeps_every_hop_and_a_flat_rss(report: dict) -> None:
     assert targets["soak dropped hops == 0"]["met"] and targets["soak rows logged == hops"]["met"]
 
 
+def _bench_torch_has_a_command_line() -> bool:
+    spec = importlib.util.find_spec(TORCH_REFERENCE_MODULE)
+    assert spec is not None and spec.origin is not None  # the export package is on the host
+    return 'if __name__ == "__main__":' in Path(spec.origin).read_text()
+
+
 def test_references_are_ratios_in_the_same_run(report: dict) -> None:
     torch_ref = report["torch"]
-    assert torch_ref is not None and torch_ref["p50_us"] > 0  # torch is installed on the host
+    if _bench_torch_has_a_command_line():
+        assert torch_ref is not None and torch_ref["p50_us"] > 0  # torch is on the host
+        assert "torch_unavailable" not in report
+    else:  # an export package older than the torch reference's command line
+        assert torch_ref is None and report["torch_unavailable"]
     fp32_line = "stream.int8.onnx vs stream.onnx: p50"
     assert fp32_line in format_bench(report)
     if report["opensmile"] is not None:
@@ -111,3 +133,34 @@ def test_bench_cli_prints_a_table_and_writes_json(
     assert saved["streaming"][0]["model"] == exported_models["stream"].name
     bad = runner.invoke(app, ["bench", "--model", str(tmp_path / "none.onnx")])
     assert bad.exit_code == 2 and "no such model file" in bad.stderr
+
+
+FAKE_TORCH_CHILD = {
+    "prints": "import json, sys\n"
+    "import numpy as np\n"
+    "hops = np.load(sys.argv[1])\n"
+    "assert hops.dtype == np.int16 and hops.shape[1] == 640\n"
+    "print(json.dumps({'torch': 'fake', 'p50_us': 1.0, 'p99_us': float(hops.shape[0])}))\n",
+    "fails": "import sys\n"
+    "print('Traceback (most recent call last):', file=sys.stderr)\n"
+    "print(\"ModuleNotFoundError: No module named 'torch'\", file=sys.stderr)\n"
+    "sys.exit(1)\n",
+}
+
+
+@pytest.mark.parametrize("behaviour", sorted(FAKE_TORCH_CHILD))
+def test_the_torch_reference_runs_in_a_child_process(
+    behaviour: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child gets an int16 [n, 640] .npy and prints one JSON object; any failure means
+    "no torch reference", with the child's last stderr line as the reason."""
+    (tmp_path / "fake_bench_torch.py").write_text(FAKE_TORCH_CHILD[behaviour])
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}:{os.environ.get('PYTHONPATH', '')}")
+    monkeypatch.setattr(measure, "TORCH_REFERENCE_MODULE", "fake_bench_torch")
+    pcm = np.arange(640 * 3, dtype=np.int16)
+    clip = Clip(pcm=pcm, description="test", path=tmp_path / "unused.wav")
+    result, reason = torch_reference(clip, tmp_path)
+    if behaviour == "prints":
+        assert reason is None and result == {"torch": "fake", "p50_us": 1.0, "p99_us": 3.0}
+    else:
+        assert result is None and reason == "ModuleNotFoundError: No module named 'torch'"

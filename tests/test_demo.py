@@ -15,13 +15,14 @@ import pytest
 import soundfile
 from typer.testing import CliRunner
 
-from edge_affect import cli_demo
+from edge_affect import paths
 from edge_affect.audio import HOP_SAMPLES, SAMPLE_RATE
 from edge_affect.cli import app
-from edge_affect.model import AffectModel
-from edge_affect.plot import speech_runs
-from edge_affect.runtime import BUNDLED_MODELS, DEFAULT_MODEL
-from edge_affect.sinks import read_log
+from edge_affect.cli import results as cli_results
+from edge_affect.logs.reader import read_log
+from edge_affect.paths import BUNDLED_MODELS, DEFAULT_MODEL
+from edge_affect.scoring.plot import speech_runs
+from edge_affect.stream.model import AffectModel
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -30,7 +31,7 @@ CARD = BUNDLED_MODELS / "MODEL_CARD.md"
 
 
 def _clip_hops() -> int:
-    info = soundfile.info(str(cli_demo.DEMO_AUDIO))
+    info = soundfile.info(str(cli_results.DEMO_AUDIO))
     assert info.samplerate == SAMPLE_RATE
     return math.ceil(info.frames / HOP_SAMPLES)
 
@@ -80,9 +81,9 @@ def test_the_model_card_states_the_contracts_and_the_measured_numbers() -> None:
 
 
 def test_the_demo_gold_standard_covers_the_clip_on_the_grid() -> None:
-    meta = json.loads((cli_demo.DEMO_DIR / "demo.json").read_text())
+    meta = json.loads((paths.DEMO_DIR / "demo.json").read_text())
     assert meta["session"].startswith("test_")  # held out from training and model selection
-    for path in cli_demo.DEMO_GOLD:
+    for path in cli_results.DEMO_GOLD:
         lines = [x for x in path.read_text().splitlines() if x.startswith("demo,")]
         assert lines[0].startswith("demo,0.00,")
         assert len(lines) == meta["hops"] == _clip_hops()
@@ -144,9 +145,13 @@ def test_demo_without_torch_onnx_or_matplotlib(tmp_path: Path) -> None:
     )
     result = subprocess.run(
         [sys.executable, "-c", blocker, "demo", "--fast", "--quiet", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=tmp_path,
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr
     assert "pip install 'edge-affect[plot]'" in result.stdout
     assert len(list(tmp_path.glob("demo-*.csv"))) == 1
@@ -156,15 +161,18 @@ def test_demo_without_torch_onnx_or_matplotlib(tmp_path: Path) -> None:
 def test_demo_live_view_goes_to_stderr(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "edge_affect", "demo", "--fast", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "arousal [" in result.stderr and "valence [" in result.stderr
     assert "arousal [" not in result.stdout
 
 
 def test_demo_without_its_clip_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli_demo, "DEMO_AUDIO", tmp_path / "missing.ogg")
+    monkeypatch.setattr(cli_results, "DEMO_AUDIO", tmp_path / "missing.ogg")
     result = runner.invoke(app, ["demo", "--fast", "--quiet", "--out", str(tmp_path)])
     assert result.exit_code == 2
     assert "no demo clip" in result.output and "Traceback" not in result.output
@@ -179,7 +187,7 @@ def test_plot_without_and_with_gold(demo_run: tuple[Path, str], tmp_path: Path) 
     result = runner.invoke(app, ["plot", str(log), "--out", str(bare)])
     assert result.exit_code == 0, result.output
     assert _is_png(bare) and "CCC" not in result.output
-    gold = [a for p in cli_demo.DEMO_GOLD for a in ("--gold", str(p))]
+    gold = [a for p in cli_results.DEMO_GOLD for a in ("--gold", str(p))]
     scored = tmp_path / "nested" / "scored.png"
     result = runner.invoke(app, ["plot", str(log), *gold, "--out", str(scored)])
     assert result.exit_code == 0, result.output
@@ -245,8 +253,11 @@ def test_plot_without_matplotlib_names_the_extra(demo_run: tuple[Path, str]) -> 
     )
     result = subprocess.run(
         [sys.executable, "-c", blocker, "plot", str(log), "--out", str(log.with_suffix(".x.png"))],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 3
     assert result.stderr.strip() == (
         "error: plots need matplotlib, which is not installed: pip install 'edge-affect[plot]'"

@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 
 from edge_affect.audio import HOP_SAMPLES
 from edge_affect.cli import app
-from edge_affect.contract import PREFIX, Contract, ContractError
 from edge_affect.cpu import cpu_line, describe_cpu
-from edge_affect.model import AffectModel
+from edge_affect.stream.contract import PREFIX, Contract, ContractError
+from edge_affect.stream.model import AffectModel
 from edge_affect_export import parity
 from edge_affect_export.chunk import chunk_graph, hop_graph, unchunk
 from edge_affect_export.exporter import ExportOptions, export_student, int8_path, report_path
@@ -38,7 +38,7 @@ from edge_affect_export.report import format_report
 from edge_affect_train.checkpoint import save_checkpoint
 from edge_affect_train.frontend import FrontendConfig, LogMel
 from edge_affect_train.models import AudioStudent, EncoderConfig, StudentConfig
-from tests.conftest import TEST_MODELS, require_program
+from tests.helpers import TEST_MODELS, require_program
 from tests.make_models import make_test_models
 from tests.runtime.test_int8_parity import MAX_ABS_DIFFERENCE as INT8_BOUND
 
@@ -437,7 +437,7 @@ def test_info_and_model_loading_work_without_torch_or_onnx(
         "for name in ('torch', 'onnx', 'onnxscript'):\n"
         "    sys.modules[name] = None\n"
         "import numpy as np\n"
-        "from edge_affect.model import AffectModel\n"
+        "from edge_affect.stream.model import AffectModel\n"
         "from edge_affect.cli import main\n"
         "stream = AffectModel(sys.argv[1]).stream()\n"
         "pcm = np.load(sys.argv[2])\n"

@@ -26,11 +26,13 @@ import pytest
 import soundfile as sf
 
 from edge_affect.audio import HOP_SAMPLES, SAMPLE_RATE
-from edge_affect.reading import Reading
-from edge_affect.runtime import BUNDLED_MODELS, DEFAULT_MODEL
-from edge_affect.sinks import LogHeader, SinkError, open_sink, read_log
-from edge_affect.sources import to_int16
-from tests.conftest import require, unavailable
+from edge_affect.logs.header import LogHeader, SinkError
+from edge_affect.logs.reader import read_log
+from edge_affect.logs.writer import open_sink
+from edge_affect.paths import BUNDLED_MODELS, DEFAULT_MODEL
+from edge_affect.pcm import float_to_int16
+from edge_affect.stream.reading import Reading
+from tests.helpers import require, unavailable
 from tests.runtime.test_audio_stack import _pactl_info
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -72,7 +74,7 @@ def _wait_for_rows(log: Path, rows: int, timeout_s: float = 60.0) -> None:
 def speech(speech_16k: np.ndarray, tmp_path: Path) -> Path:
     """About 4 s of espeak-ng speech, 16 kHz int16 WAV."""
     path = tmp_path / "speech.wav"
-    sf.write(path, to_int16(speech_16k), SAMPLE_RATE, subtype="PCM_16")
+    sf.write(path, float_to_int16(speech_16k), SAMPLE_RATE, subtype="PCM_16")
     return path
 
 
@@ -99,11 +101,20 @@ def test_an_output_that_is_an_input_is_refused_whatever_the_flags(
         ("run", str(speech), "--out", str(speech), "--overwrite"),
         ("run", str(speech), "--out", str(tmp_path / "link.wav"), "--overwrite"),
         ("run", str(speech), "--out", str(tmp_path / "hard.wav"), "--overwrite", "--format", "csv"),
-        ("run", str(speech), "--model", str(model_copy), "--out", str(model_copy), "--overwrite",
-         "--format", "csv"),
+        (
+            "run",
+            str(speech),
+            "--model",
+            str(model_copy),
+            "--out",
+            str(model_copy),
+            "--overwrite",
+            "--format",
+            "csv",
+        ),
         ("listen", "--out", str(tmp_path / "x.csv"), "--record", str(tmp_path / "x.csv")),
         ("listen", "--model", str(model_copy), "--record", str(model_copy), "--overwrite"),
-    ]  # fmt: skip
+    ]
     for args in cases:
         _one_line_error(_run(*args), 2, "is the same file as")
     assert _digest(speech) == before and model_copy.read_bytes() == MODEL.read_bytes()
@@ -113,8 +124,16 @@ def test_an_output_that_is_an_input_is_refused_whatever_the_flags(
 def test_a_rotated_log_cannot_take_an_input_name(tmp_path: Path) -> None:
     member = tmp_path / "day.0001.csv"
     member.write_text("precious\n")
-    result = _run("listen", "--model", str(member), "--out", str(tmp_path / "day.csv"),
-                  "--rotate-hours", "1", "--overwrite")  # fmt: skip
+    result = _run(
+        "listen",
+        "--model",
+        str(member),
+        "--out",
+        str(tmp_path / "day.csv"),
+        "--rotate-hours",
+        "1",
+        "--overwrite",
+    )
     _one_line_error(result, 2, "is the same file as")
     assert member.read_text() == "precious\n"
 
@@ -136,8 +155,10 @@ def test_a_second_writer_fails_before_writing_and_names_the_first(
     log = tmp_path / "shared.jsonl"
     first = subprocess.Popen(
         _cli("run", str(speech), "--realtime", "--out", str(log), "--overwrite"),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_for_rows(log, 10)
         size = log.stat().st_size
@@ -192,8 +213,10 @@ def test_a_frozen_audio_server_ends_listen_in_bounded_time(tmp_path: Path) -> No
     log = tmp_path / "frozen.csv"
     listen = subprocess.Popen(
         _cli("listen", "--duration", "120", "--out", str(log), "--quiet"),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_for_rows(log, 10)
         os.kill(daemon, signal.SIGSTOP)
@@ -223,8 +246,10 @@ def test_sigterm_and_sighup_stop_run_like_ctrl_c(
     log = tmp_path / "stopped.arff"
     process = subprocess.Popen(
         _cli("run", str(speech), "--realtime", "--out", str(log)),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _wait_for_rows(log, 20)
     process.send_signal(sig)
     stdout, stderr = process.communicate(timeout=30)
@@ -316,17 +341,23 @@ def test_nonsense_values_are_one_line_errors(speech: Path, tmp_path: Path) -> No
     cases = [
         (("listen", "--duration", "nan"), "--duration must be a positive number"),
         (("listen", "--duration", "inf"), "--duration must be a positive number"),
-        (("run", str(speech), "--model", str(huge), "--out", str(tmp_path / "h.csv")),
-         "window_samples 640000000000 is longer than"),
-        (("bench", "--model", str(huge), "--seconds", "2", "--no-process", "--no-references"),
-         "window_samples 640000000000 is longer than"),
+        (
+            ("run", str(speech), "--model", str(huge), "--out", str(tmp_path / "h.csv")),
+            "window_samples 640000000000 is longer than",
+        ),
+        (
+            ("bench", "--model", str(huge), "--seconds", "2", "--no-process", "--no-references"),
+            "window_samples 640000000000 is longer than",
+        ),
         (("bench", "--seconds", "nan"), "--seconds nan"),
         (("bench", "--seconds", "0"), "--seconds 0.0"),
-        (("run", str(speech), "--format", "jsonl", "--out", str(tmp_path / "x.csv")),
-         "--format jsonl but --out"),
+        (
+            ("run", str(speech), "--format", "jsonl", "--out", str(tmp_path / "x.csv")),
+            "--format jsonl but --out",
+        ),
         (("listen", "--rate", "0"), "--rate 0: choose a rate"),
         (("listen", "--model", str(tmp_path)), "is a folder, expected an .onnx model file"),
-    ]  # fmt: skip
+    ]
     for args, fragment in cases:
         _one_line_error(_run(*args), 2, fragment)
     assert not (tmp_path / "h.csv").exists() and not (tmp_path / "x.csv").exists()
@@ -347,15 +378,22 @@ def test_names_that_are_not_utf8(speech: Path, tmp_path: Path) -> None:
     with open(audio, "wb") as target:
         target.write(speech.read_bytes())
     result = subprocess.run(
-        _cli("run", os.fsdecode(audio), "--format", "jsonl"), cwd=tmp_path,
-        capture_output=True, timeout=TIMEOUT_S, check=False,
-    )  # fmt: skip
+        _cli("run", os.fsdecode(audio), "--format", "jsonl"),
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert b"Traceback" not in result.stderr and b"caf\\xe9.wav" in result.stdout
     log = Path(os.fsdecode(folder + b"/caf\xe9.affect.jsonl"))
     assert _jsonl(log)[0]["type"] == "header"
-    missing = subprocess.run(_cli("run", os.fsdecode(folder + b"/\xff.wav")),
-                             capture_output=True, timeout=TIMEOUT_S, check=False)  # fmt: skip
+    missing = subprocess.run(
+        _cli("run", os.fsdecode(folder + b"/\xff.wav")),
+        capture_output=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
     assert missing.returncode == 2 and b"Traceback" not in missing.stderr
     assert missing.stderr.strip().splitlines()[-1].startswith(b"error: ")
 
@@ -371,13 +409,20 @@ def test_ctrl_c_during_start_up_is_one_line(speech: Path, tmp_path: Path) -> Non
     """Ctrl-C at several moments of start-up (imports, model load, the first hops), counted
     from when edge-affect's code runs; the interpreter's own start before that is Python's."""
     require(Path("/proc/self/status").is_file(), "no /proc")
-    cases = [(0.0, signal.SIGINT), (0.1, signal.SIGINT), (0.3, signal.SIGTERM),
-             (0.6, signal.SIGINT), (1.0, signal.SIGHUP)]  # fmt: skip
+    cases = [
+        (0.0, signal.SIGINT),
+        (0.1, signal.SIGINT),
+        (0.3, signal.SIGTERM),
+        (0.6, signal.SIGINT),
+        (1.0, signal.SIGHUP),
+    ]
     for delay_s, sig in cases:
         process = subprocess.Popen(
             _cli("run", str(speech), "--realtime", "--out", str(tmp_path / f"{delay_s}.csv")),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 30
         while not _catches_sigterm(process.pid) and time.monotonic() < deadline:
             time.sleep(0.002)
@@ -400,15 +445,20 @@ def test_run_reads_wav_and_raw_pcm_from_standard_input(speech: Path, tmp_path: P
     assert _run("run", str(speech), "--out", str(by_file), "--no-gate").returncode == 0
     expected = by_file.read_text()
     wav_in = tmp_path / "wav_in.csv"
-    result = _run("run", "-", "--out", str(wav_in), "--no-gate", input=None,
-                  stdin=speech.open("rb"))  # fmt: skip
+    result = _run(
+        "run", "-", "--out", str(wav_in), "--no-gate", input=None, stdin=speech.open("rb")
+    )
     assert result.returncode == 0, result.stderr
     assert wav_in.read_text() == expected
     raw = sf.read(speech, dtype="int16")[0].astype("<i2").tobytes()
     raw_in = tmp_path / "raw_in.csv"
-    result = subprocess.run(_cli("run", "-", "--raw-rate", "16000", "--out", str(raw_in),
-                                 "--no-gate"), input=raw, capture_output=True,
-                            timeout=TIMEOUT_S, check=False)  # fmt: skip
+    result = subprocess.run(
+        _cli("run", "-", "--raw-rate", "16000", "--out", str(raw_in), "--no-gate"),
+        input=raw,
+        capture_output=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert raw_in.read_text() == expected
     dev_stdin = tmp_path / "dev_stdin.csv"
@@ -425,8 +475,10 @@ def test_run_from_a_pipe_streams_as_the_audio_arrives(speech: Path, tmp_path: Pa
     log = tmp_path / "live.csv"
     process = subprocess.Popen(
         _cli("run", "-", "--raw-rate", "16000", "--out", str(log), "--no-gate"),
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert process.stdin is not None
     half = len(pcm) // 2 // (2 * HOP_SAMPLES) * (2 * HOP_SAMPLES)
     process.stdin.write(pcm[:half])
@@ -475,7 +527,7 @@ def _nan_model(path: Path) -> Path:
     mean is negative, finite otherwise; its state passes through."""
     from onnx import TensorProto, helper  # noqa: PLC0415
 
-    from edge_affect.contract import Contract, StateSpec  # noqa: PLC0415
+    from edge_affect.stream.contract import Contract, StateSpec  # noqa: PLC0415
 
     nodes = [
         helper.make_node("Cast", ["pcm"], ["x"], to=TensorProto.FLOAT),
@@ -485,16 +537,22 @@ def _nan_model(path: Path) -> Path:
         helper.make_node("Identity", ["state_in"], ["state_out"]),
     ]
     graph = helper.make_graph(
-        nodes, "nan_model",
-        [helper.make_tensor_value_info("pcm", TensorProto.INT16, [1, HOP_SAMPLES]),
-         helper.make_tensor_value_info("state_in", TensorProto.FLOAT, [1, 4])],
-        [helper.make_tensor_value_info("affect", TensorProto.FLOAT, [1, 2]),
-         helper.make_tensor_value_info("state_out", TensorProto.FLOAT, [1, 4])],
-    )  # fmt: skip
+        nodes,
+        "nan_model",
+        [
+            helper.make_tensor_value_info("pcm", TensorProto.INT16, [1, HOP_SAMPLES]),
+            helper.make_tensor_value_info("state_in", TensorProto.FLOAT, [1, 4]),
+        ],
+        [
+            helper.make_tensor_value_info("affect", TensorProto.FLOAT, [1, 2]),
+            helper.make_tensor_value_info("state_out", TensorProto.FLOAT, [1, 4]),
+        ],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    contract = Contract(mode="stream", precision="fp32",
-                        states=(StateSpec("state_in", "state_out", (1, 4)),))  # fmt: skip
+    contract = Contract(
+        mode="stream", precision="fp32", states=(StateSpec("state_in", "state_out", (1, 4)),)
+    )
     for key, value in contract.to_metadata().items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
@@ -573,10 +631,14 @@ def test_two_demos_in_the_same_second_get_different_logs(tmp_path: Path) -> None
     require((BUNDLED_MODELS.parent / "demo" / "demo.ogg").is_file(), "no bundled demo clip")
     out = tmp_path / "runs"
     demos = [
-        subprocess.Popen(_cli("demo", "--fast", "--quiet", "--out", str(out)),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            _cli("demo", "--fast", "--quiet", "--out", str(out)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(2)
-    ]  # fmt: skip
+    ]
     results = [(d, *d.communicate(timeout=TIMEOUT_S)) for d in demos]
     for demo, _, stderr in results:
         assert demo.returncode == 0, stderr

@@ -13,7 +13,7 @@ import soundfile as sf
 import torch
 
 from edge_affect.audio import HOP_SAMPLES, SAMPLE_RATE
-from edge_affect.audio_io import resample
+from edge_affect_train.audio_io import resample
 from edge_affect_train.frontend import (
     FrontendConfig,
     LogMel,
@@ -25,7 +25,7 @@ from edge_affect_train.frontend import (
     mel_filterbank,
     mel_weights,
 )
-from tests.conftest import require_program
+from tests.helpers import require_program
 
 SPEECH_TEXT = "Please call Stella and ask her to bring these things."
 ESPEAK_RATE_HZ = 22_050

@@ -27,16 +27,15 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from edge_affect.cli import app
-from edge_affect.cli_demo import DEMO_AUDIO
 from edge_affect.live import RunInfo
 from edge_affect.live.endpoint import Endpoint, parse_endpoint
 from edge_affect.live.serve import CLIENT_QUEUE, Dashboard
-from edge_affect.model import AffectModel
-from edge_affect.pipeline import Pipeline, run_stream
-from edge_affect.reading import Reading
-from edge_affect.runtime import default_model
-from edge_affect.sources import CaptureClock, FileSource, block_start_time
-from tests.conftest import require, unavailable
+from edge_affect.paths import DEMO_AUDIO, default_model
+from edge_affect.stream.model import AffectModel
+from edge_affect.stream.pipeline import Pipeline, run_stream
+from edge_affect.stream.reading import Reading
+from edge_affect.stream.sources import CaptureClock, FileSource, block_start_time
+from tests.helpers import require, unavailable
 
 runner = CliRunner()
 RUN_TIMEOUT_S = 120
@@ -692,7 +691,7 @@ def test_a_file_run_is_stamped_on_the_pipelines_clock(clip: Path, tmp_path: Path
 
 
 def test_a_bare_lsl_names_the_default_stream() -> None:
-    from edge_affect.cli_runtime import fill_optional_values  # noqa: PLC0415
+    from edge_affect.cli.common import fill_optional_values  # noqa: PLC0415
 
     assert fill_optional_values(["run", "a.wav", "--lsl"]) == ["run", "a.wav", "--lsl=edge-affect"]
     assert fill_optional_values(["run", "a.wav", "--lsl", "--quiet"])[2] == "--lsl=edge-affect"

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from edge_affect.metrics import ccc
+from edge_affect.scoring.metrics import ccc
 from edge_affect_train.losses import alignment_loss, ccc_per_dim, task_loss
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from edge_affect.metrics import ccc
+from edge_affect.scoring.metrics import ccc
 from edge_affect_train.postprocess import apply_smoothing, choose_smoothing, smooth
 
 

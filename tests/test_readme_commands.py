@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +129,27 @@ def test_the_cheap_readme_commands_run(tmp_path: Path, monkeypatch: pytest.Monke
     assert len(list((tmp_path / "demo-runs").glob("demo-*.csv"))) == 1
     assert (tmp_path / "demo.csv").stat().st_size > 0
     assert (tmp_path / "demo.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_python_example_runs(tmp_path: Path) -> None:
+    """The README's "Use it from Python" example runs as a script and writes its log."""
+    section = (ROOT / "README.md").read_text().split("### Use it from Python", 1)[1]
+    example = re.search(r"```python\n(.*?)```", section, re.S)
+    assert example, "the README's Python section has no python block"
+    done = subprocess.run(
+        [sys.executable, "-c", example.group(1)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("750 readings, mean arousal ")
+    assert edge_affect_log_rows(tmp_path / "demo.jsonl") == 750
+
+
+def edge_affect_log_rows(path: Path) -> int:
+    from edge_affect.logs.reader import read_log  # noqa: PLC0415
+
+    return read_log(path).n_rows

@@ -21,7 +21,7 @@ from edge_affect.errors import ToolMissingError
 from edge_affect_train import reference
 from edge_affect_train.data import AvecCorpus
 from edge_affect_train.synth import generate_corpus
-from tests.conftest import require, require_program
+from tests.helpers import require, require_program
 
 # Measured on `synth --preset small --seed 0` (opensmile 2.6.0): arousal CCC dev 0.61,
 # test 0.84; valence dev 0.26, test 0.15. Chance is 0, and the broken variants met while

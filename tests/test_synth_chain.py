@@ -11,7 +11,7 @@ from edge_affect_train.data import AvecCorpus
 from edge_affect_train.synth import PRESETS, generate_corpus, speech
 from edge_affect_train.synth.channel import SHAPES, Chain, apply_chain, draw_chain, magnitude_fir
 from edge_affect_train.synth.config import ChannelParams
-from tests.conftest import require_program
+from tests.helpers import require_program
 
 RATE = 16_000
 

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge_affect.audio import LABEL_NAMES
-from edge_affect.metrics import ccc
+from edge_affect.scoring.metrics import ccc
 
 FloatArray = npt.NDArray[np.float64]
 #: Window lengths in frames (1 = none; 51 frames = 2.04 s).

@@ -48,10 +48,11 @@ from typing import Any
 
 import numpy as np
 
+from edge_affect.arrays import FloatArray
 from edge_affect.audio import HOP_S, LABEL_NAMES, SAMPLE_RATE
 from edge_affect.errors import DataFormatError, MissingDataError, ToolMissingError
-from edge_affect.metrics import ccc
-from edge_affect.timegrid import FloatArray, shift_frames
+from edge_affect.formats.timegrid import shift_frames
+from edge_affect.scoring.metrics import ccc
 from edge_affect_train.data.avec import AvecCorpus, Session
 
 FEATURE_SET = "eGeMAPSv02"

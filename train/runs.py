@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from edge_affect.errors import EdgeAffectError
-from edge_affect.metrics import ccc_per_dimension
+from edge_affect.scoring.metrics import ccc_per_dimension
 from edge_affect_train.checkpoint import build_teacher, load_checkpoint, save_checkpoint
 from edge_affect_train.data.avec import AvecCorpus
 from edge_affect_train.data.mosi import is_mosi_source

@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from edge_affect.audio import LABEL_NAMES, LABEL_RATE_HZ
 from edge_affect.errors import EdgeAffectError
-from edge_affect.metrics import ccc_per_dimension
+from edge_affect.scoring.metrics import ccc_per_dimension
 from edge_affect_train.data.tensors import ChunkDataset, SessionData
 
 

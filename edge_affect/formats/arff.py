@@ -30,13 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 
+from edge_affect.arrays import FloatArray
 from edge_affect.audio import HOP_S
 from edge_affect.errors import DataFormatError, MissingDataError
-from edge_affect.timegrid import check_grid, frame_times
-
-FloatArray = npt.NDArray[np.float64]
+from edge_affect.formats.timegrid import check_grid, frame_times
 
 INSTANCE_ATTRIBUTE = "Instance_name"
 TIME_ATTRIBUTE = "frameTime"

@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 
+from edge_affect.arrays import FloatArray
 from edge_affect.audio import HOP_S
 from edge_affect.errors import DataFormatError, MissingDataError
-from edge_affect.timegrid import check_grid
+from edge_affect.formats.timegrid import check_grid
 
-FloatArray = npt.NDArray[np.float64]
 DELIMITER = ";"
 _CANDIDATE_DELIMITERS = (";", ",", "\t")
 

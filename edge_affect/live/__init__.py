@@ -1,4 +1,4 @@
-"""Live outputs: sinks that hand each :class:`~edge_affect.reading.Reading` to other programs
+"""Live outputs: sinks that hand each :class:`~edge_affect.stream.reading.Reading` to other programs
 while the stream runs, next to the log file.
 
 ``--lsl [NAME]``
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from edge_affect.live.endpoint import Endpoint, parse_endpoint
-from edge_affect.reading import Reading
+from edge_affect.stream.reading import Reading
 
 __all__ = [
     "Endpoint",

@@ -28,7 +28,7 @@ from typing import Any
 from edge_affect.audio import LABEL_RATE_HZ
 from edge_affect.errors import EdgeAffectError, ToolMissingError
 from edge_affect.live import RunInfo
-from edge_affect.reading import Reading
+from edge_affect.stream.reading import Reading
 
 STREAM_TYPE = "Affect"
 CHANNELS = (

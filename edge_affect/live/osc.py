@@ -23,7 +23,7 @@ from typing import Any
 from edge_affect.audio import HOP_MS
 from edge_affect.errors import EdgeAffectError, ToolMissingError
 from edge_affect.live.endpoint import Endpoint
-from edge_affect.reading import Reading
+from edge_affect.stream.reading import Reading
 
 #: OSC address characters: printable ASCII without space and the pattern characters # * , ? [ ] { }
 _ADDRESS = re.compile(r"^/[!-~]+$")

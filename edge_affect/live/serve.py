@@ -40,7 +40,7 @@ from typing import Any
 from edge_affect.errors import EdgeAffectError
 from edge_affect.live import RunInfo
 from edge_affect.live.endpoint import Endpoint
-from edge_affect.reading import Reading
+from edge_affect.stream.reading import Reading
 
 PAGE_DIR = Path(__file__).resolve().parent
 CLIENT_QUEUE = 250  # readings queued per browser (10 s); the oldest go first

@@ -16,7 +16,7 @@ from edge_affect.formats.arff import (
     read_gold_standard,
     write_arff,
 )
-from edge_affect.timegrid import frame_times
+from edge_affect.formats.timegrid import frame_times
 
 GOLD_HEADER = (
     "@relation GOLDSTANDARD_arousal\n"

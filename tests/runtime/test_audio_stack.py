@@ -27,7 +27,8 @@ import pytest
 import soundfile as sf
 import soxr
 
-from tests.conftest import unavailable
+from edge_affect.pcm import float_to_int16_sndfile, int16_to_float
+from tests.helpers import unavailable
 
 NO_SERVER_REASON = "no PulseAudio server: run the tests under scripts/with-pulseaudio.sh"
 NO_ESPEAK_REASON = "espeak-ng not installed"
@@ -45,7 +46,6 @@ ESPEAK_RATE_HZ = 22050
 # resamples nor remixes, so the capture can match the file exactly.
 CAPTURE_RATE_HZ = 48000
 CAPTURE_CHANNELS = 1
-INT16_FULL_SCALE = 32768.0
 
 MIN_CORRELATION = 0.99
 MIN_OVERLAP_FRACTION = 0.9
@@ -133,11 +133,6 @@ def _synthesize_speech(espeak: str, text: str) -> np.ndarray:
     return samples if samples.ndim == 1 else samples.mean(axis=1)
 
 
-def _to_int16(samples: np.ndarray) -> np.ndarray:
-    scaled = np.round(samples * (INT16_FULL_SCALE - 1.0))
-    return np.clip(scaled, -INT16_FULL_SCALE, INT16_FULL_SCALE - 1.0).astype(np.int16)
-
-
 def _write_clip(espeak: str, path: Path) -> np.ndarray:
     """Write the speech clip as 16-bit mono CAPTURE_RATE_HZ WAV; return what paplay will play.
 
@@ -146,9 +141,9 @@ def _write_clip(espeak: str, path: Path) -> np.ndarray:
     """
     speech = _synthesize_speech(espeak, SPEECH_TEXT)
     resampled = soxr.resample(speech, ESPEAK_RATE_HZ, CAPTURE_RATE_HZ)
-    pcm = _to_int16(resampled)
+    pcm = float_to_int16_sndfile(resampled)
     sf.write(path, pcm, CAPTURE_RATE_HZ, subtype="PCM_16")
-    return (pcm / INT16_FULL_SCALE).astype(np.float32)
+    return int16_to_float(pcm)
 
 
 def _best_lag(recording: np.ndarray, reference: np.ndarray) -> int:

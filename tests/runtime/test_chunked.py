@@ -14,11 +14,13 @@ from typer.testing import CliRunner
 
 from edge_affect.audio import HOP_SAMPLES, SAMPLE_RATE
 from edge_affect.cli import app
-from edge_affect.model import AffectModel
-from edge_affect.pipeline import Pipeline, PipelineSettings, run_stream
-from edge_affect.reading import Reading
-from edge_affect.runtime import FILE_CHUNK_HOPS, chunk_latency_line, file_chunk_hops
-from edge_affect.sources import FileSource, PipeSource, SourceStats, to_int16
+from edge_affect.pcm import float_to_int16
+from edge_affect.runtime.options import FILE_CHUNK_HOPS, chunk_latency_line, file_chunk_hops
+from edge_affect.stream.feed import SourceStats
+from edge_affect.stream.model import AffectModel
+from edge_affect.stream.pipeline import Pipeline, PipelineSettings, run_stream
+from edge_affect.stream.reading import Reading
+from edge_affect.stream.sources import FileSource, PipeSource
 
 runner = CliRunner()
 
@@ -51,7 +53,7 @@ def speech_hops(speech_16k: np.ndarray) -> np.ndarray:
     rng = np.random.default_rng(1)
     silence = np.zeros(SAMPLE_RATE // 2, dtype=np.float32)
     noise = rng.standard_normal(SAMPLE_RATE).astype(np.float32) * 0.3
-    pcm = to_int16(np.concatenate([silence, speech_16k, silence, noise]))
+    pcm = float_to_int16(np.concatenate([silence, speech_16k, silence, noise]))
     n = pcm.shape[0] // HOP_SAMPLES
     return pcm[: n * HOP_SAMPLES].reshape(n, HOP_SAMPLES)
 

@@ -9,16 +9,18 @@ import numpy as np
 import pytest
 
 from edge_affect.errors import DataFormatError, MissingDataError
-from edge_affect.evaluate import (
+from edge_affect.formats.arff import gold_standard_table, write_arff
+from edge_affect.logs.header import LogHeader
+from edge_affect.logs.reader import LogTable, read_log
+from edge_affect.logs.writer import open_sink
+from edge_affect.scoring.evaluate import (
     EvaluationError,
     evaluate,
     format_evaluation,
     load_corpus_gold,
     load_gold,
 )
-from edge_affect.formats.arff import gold_standard_table, write_arff
-from edge_affect.reading import Reading
-from edge_affect.sinks import LogHeader, LogTable, open_sink, read_log
+from edge_affect.stream.reading import Reading
 
 HEADER = LogHeader("2025-01-31T12:00:00+00:00", {"file": "dev_1.wav"}, {"file": "m.onnx"})
 
@@ -206,19 +208,25 @@ def test_predictions_off_the_grid_are_refused(tmp_path: Path) -> None:
         evaluate(read_log(path), {"arousal": np.zeros(10)})
 
 
-def test_unscorable_combinations_are_refused(tmp_path: Path) -> None:
+UNSCORABLE = {
+    "no overlap": ({"arousal": np.arange(10.0)}, 0.0, 10.0, "share 0 frame"),
+    "negative delay": ({"arousal": np.arange(10.0)}, -1.0, 0.0, "delay search must be >= 0"),
+    "delay too long": ({"arousal": np.arange(10.0)}, 1.0, 0.0, "leaves too few frames"),
+    "unknown dimension": ({"dominance": np.arange(10.0)}, 0.0, 0.0, "'dominance' is not one"),
+    "no dimension": ({}, 0.0, 0.0, "no gold-standard dimension"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNSCORABLE))
+def test_unscorable_combinations_are_refused(tmp_path: Path, case: str) -> None:
+    gold, delay_search_s, shift_s, message = UNSCORABLE[case]
     pred = write_predictions(tmp_path / "p.csv", np.arange(10.0), np.arange(10.0))
-    late = LogTable(pred.times + 10.0, pred.arousal, pred.valence, pred.speech)
-    with pytest.raises(EvaluationError, match="share 0 frame"):
-        evaluate(late, {"arousal": np.arange(10.0)})
-    with pytest.raises(EvaluationError, match="delay search must be >= 0"):
-        evaluate(pred, {"arousal": np.arange(10.0)}, delay_search_s=-1.0)
-    with pytest.raises(EvaluationError, match="leaves too few frames"):
-        evaluate(pred, {"arousal": np.arange(10.0)}, delay_search_s=1.0)
-    with pytest.raises(EvaluationError, match="'dominance' is not one the log has"):
-        evaluate(pred, {"dominance": np.arange(10.0)})
-    with pytest.raises(EvaluationError, match="no gold-standard dimension"):
-        evaluate(pred, {})
+    shifted = LogTable(pred.times + shift_s, pred.arousal, pred.valence, pred.speech)
+    with pytest.raises(EvaluationError, match=message):
+        evaluate(shifted, gold, delay_search_s=delay_search_s)
+
+
+def test_an_empty_log_is_not_scored(tmp_path: Path) -> None:
     empty_path = tmp_path / "empty.jsonl"
     open_sink(empty_path, None, HEADER).close()
     with pytest.raises(EvaluationError, match="no rows to evaluate"):

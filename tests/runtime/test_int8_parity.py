@@ -28,13 +28,12 @@ from typer.testing import CliRunner
 
 from edge_affect.audio import LABEL_NAMES
 from edge_affect.cli import app
-from edge_affect.cli_demo import DEMO_AUDIO, DEMO_GOLD
 from edge_affect.cpu import cpu_line, describe_cpu, int8_warning, kernel_class
-from edge_affect.evaluate import load_gold
-from edge_affect.metrics import ccc
-from edge_affect.model import AffectModel
-from edge_affect.runtime import BUNDLED_MODELS, DEFAULT_MODEL
-from edge_affect.sources import FileSource
+from edge_affect.paths import BUNDLED_MODELS, DEFAULT_MODEL, DEMO_AUDIO, DEMO_GOLD
+from edge_affect.scoring.evaluate import load_gold
+from edge_affect.scoring.metrics import ccc
+from edge_affect.stream.model import AffectModel
+from edge_affect.stream.sources import FileSource
 
 MAX_ABS_DIFFERENCE = 0.02
 MIN_TRACE_CCC = 0.995

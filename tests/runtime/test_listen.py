@@ -19,9 +19,9 @@ import soundfile as sf
 import soxr
 
 from edge_affect.audio import HOP_SAMPLES, SAMPLE_RATE
-from edge_affect.sources import to_int16
-from edge_affect.vad import VadGate
-from tests.conftest import require_program, unavailable
+from edge_affect.pcm import float_to_int16
+from edge_affect.stream.vad import VadGate
+from tests.helpers import require_program, unavailable
 from tests.runtime.test_audio_stack import _best_lag, _pactl_info
 
 pytestmark = pytest.mark.audio_stack
@@ -52,24 +52,40 @@ def _speech_wav(path: Path, speech_16k: np.ndarray, rate_hz: int) -> np.ndarray:
     """0.5 s silence + speech + 0.5 s silence, written at ``rate_hz``; returns the 16 kHz int16."""
     pad = np.zeros(SAMPLE_RATE // 2, dtype=np.float32)
     clip = np.concatenate([pad, speech_16k, pad])
-    sf.write(path, to_int16(soxr.resample(clip, SAMPLE_RATE, rate_hz)), rate_hz, subtype="PCM_16")
-    return to_int16(clip)
+    sf.write(
+        path, float_to_int16(soxr.resample(clip, SAMPLE_RATE, rate_hz)), rate_hz, subtype="PCM_16"
+    )
+    return float_to_int16(clip)
 
 
 def test_listen_records_in_real_time_on_the_40ms_grid(
-    pulse: dict[str, str], exported_models: dict[str, Path], speech_16k: np.ndarray,
+    pulse: dict[str, str],
+    exported_models: dict[str, Path],
+    speech_16k: np.ndarray,
     tmp_path: Path,
-) -> None:  # fmt: skip
+) -> None:
     require_program("paplay", "apt-get install pulseaudio-utils")
     wav = tmp_path / "speech48k.wav"
     original = _speech_wav(wav, speech_16k, 48_000)
     log, record = tmp_path / "live.jsonl", tmp_path / "heard.wav"
     duration_s = original.shape[0] / SAMPLE_RATE + 2.0
     listen = subprocess.Popen(
-        _cli("listen", "--model", str(exported_models["stream"]), "--duration", f"{duration_s:.2f}",
-             "--out", str(log), "--record", str(record), "--quiet"),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        _cli(
+            "listen",
+            "--model",
+            str(exported_models["stream"]),
+            "--duration",
+            f"{duration_s:.2f}",
+            "--out",
+            str(log),
+            "--record",
+            str(record),
+            "--quiet",
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 30
     while not log.exists() and time.monotonic() < deadline:  # the stream is open
         time.sleep(0.05)
@@ -92,8 +108,9 @@ def test_listen_records_in_real_time_on_the_40ms_grid(
     assert flags == [r["speech"] for r in rows]
     # ... which is the played file, delayed: its own flags agree once aligned
     lag = _best_lag(heard.astype(np.float32), original.astype(np.float32))
-    # playback may start a block before the stream delivers it (DESIGN section 5): the first
-    # block of the 0.5 s of leading silence can be missing
+    # playback may start a block before the input stream delivers it (PulseAudio starts the
+    # null sink's monitor on demand): the first block of the 0.5 s of leading silence can be
+    # missing
     assert lag >= -2048
     heard_part = heard[max(lag, 0) :]
     played = original[max(-lag, 0) :]
@@ -111,8 +128,13 @@ def test_listen_records_in_real_time_on_the_40ms_grid(
 
 def _source_outputs() -> list[str]:
     """Indexes of the server's recording streams."""
-    listing = subprocess.run(["pactl", "list", "short", "source-outputs"], capture_output=True,
-                             text=True, timeout=10, check=True).stdout  # fmt: skip
+    listing = subprocess.run(
+        ["pactl", "list", "short", "source-outputs"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    ).stdout
     return [line.split()[0] for line in listing.splitlines() if line.strip()]
 
 
@@ -120,33 +142,60 @@ def _pipe_source(tmp_path: Path) -> tuple[str, Path, str]:
     fifo = tmp_path / "capture.fifo"
     name = f"edge_affect_pipe_{os.getpid()}"
     result = subprocess.run(
-        ["pactl", "load-module", "module-pipe-source", f"source_name={name}", f"file={fifo}",
-         "format=s16le", f"rate={SAMPLE_RATE}", "channels=1"],
-        capture_output=True, text=True, timeout=10, check=True,
-    )  # fmt: skip
+        [
+            "pactl",
+            "load-module",
+            "module-pipe-source",
+            f"source_name={name}",
+            f"file={fifo}",
+            "format=s16le",
+            f"rate={SAMPLE_RATE}",
+            "channels=1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    )
     return name, fifo, result.stdout.strip()
 
 
 @pytest.mark.parametrize("chunk", [[], ["--chunk-hops", "25"]], ids=["hop", "chunk25"])
 def test_listen_through_a_pipe_source_equals_run_on_the_same_audio(
-    chunk: list[str], pulse: dict[str, str], exported_models: dict[str, Path],
-    speech_16k: np.ndarray, tmp_path: Path,
-) -> None:  # fmt: skip
+    chunk: list[str],
+    pulse: dict[str, str],
+    exported_models: dict[str, Path],
+    speech_16k: np.ndarray,
+    tmp_path: Path,
+) -> None:
     """Faster than real time: the speech is written into a module-pipe-source FIFO, `listen`
     captures it through PortAudio; `run` on the audio `listen` heard gives the same rows.
     With ``--chunk-hops`` the rows are the same and the extra latency is said."""
     name, fifo, module = _pipe_source(tmp_path)
     try:
-        clip = np.tile(to_int16(speech_16k), 3)  # ~12 s
+        clip = np.tile(float_to_int16(speech_16k), 3)  # ~12 s
         log, record = tmp_path / "pipe.csv", tmp_path / "pipe.wav"
         duration_s = 8.0
         listen = subprocess.Popen(
-            _cli("listen", "--model", str(exported_models["stream"]), "--duration",
-                 str(duration_s), "--out", str(log), "--record", str(record), "--quiet",
-                 "--no-gate", *chunk),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            _cli(
+                "listen",
+                "--model",
+                str(exported_models["stream"]),
+                "--duration",
+                str(duration_s),
+                "--out",
+                str(log),
+                "--record",
+                str(record),
+                "--quiet",
+                "--no-gate",
+                *chunk,
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
             env={**os.environ, "PULSE_SOURCE": name},
-        )  # fmt: skip
+        )
         # the pipe source discards what it reads while no stream records from it: write only
         # once listen's recording stream exists
         deadline = time.monotonic() + 30
@@ -166,10 +215,20 @@ def test_listen_through_a_pipe_source_equals_run_on_the_same_audio(
     assert len(live) == 1 + round(duration_s * 25)
     replay = tmp_path / "replay.csv"
     result = subprocess.run(
-        _cli("run", str(record), "--model", str(exported_models["stream"]), "--out", str(replay),
-             "--no-gate"),
-        capture_output=True, text=True, timeout=LISTEN_TIMEOUT_S, check=False,
-    )  # fmt: skip
+        _cli(
+            "run",
+            str(record),
+            "--model",
+            str(exported_models["stream"]),
+            "--out",
+            str(replay),
+            "--no-gate",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=LISTEN_TIMEOUT_S,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert replay.read_text().splitlines() == live  # identical, row for row
     heard, _ = sf.read(record, dtype="int16")
@@ -181,18 +240,31 @@ def test_listen_missing_device_is_a_one_line_error(
     pulse: dict[str, str], exported_models: dict[str, Path], tmp_path: Path
 ) -> None:
     result = subprocess.run(
-        _cli("listen", "--model", str(exported_models["stream"]), "--device", "999",
-             "--duration", "1", "--out", str(tmp_path / "x.csv")),
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        _cli(
+            "listen",
+            "--model",
+            str(exported_models["stream"]),
+            "--device",
+            "999",
+            "--duration",
+            "1",
+            "--out",
+            str(tmp_path / "x.csv"),
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 4 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: input device")
     assert not (tmp_path / "x.csv").exists()  # nothing opened before the device
 
 
 def test_devices_lists_the_pulse_input(pulse: dict[str, str]) -> None:
-    result = subprocess.run(_cli("devices", "--json"), capture_output=True, text=True,
-                            timeout=60, check=True)  # fmt: skip
+    result = subprocess.run(
+        _cli("devices", "--json"), capture_output=True, text=True, timeout=60, check=True
+    )
     devices = json.loads(result.stdout)
     assert any(d["default"] for d in devices)
     assert all(d["default_rate_hz"] > 0 for d in devices)
@@ -207,10 +279,20 @@ def test_a_lost_device_stops_with_a_message_and_keeps_the_log(
     require_program("pacmd", "apt-get install pulseaudio")
     log = tmp_path / "lost.csv"
     listen = subprocess.Popen(
-        _cli("listen", "--model", str(exported_models["stream"]), "--duration", "60",
-             "--out", str(log), "--quiet"),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        _cli(
+            "listen",
+            "--model",
+            str(exported_models["stream"]),
+            "--duration",
+            "60",
+            "--out",
+            str(log),
+            "--quiet",
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if log.exists() and len(log.read_text().splitlines()) > 10:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from edge_affect.metrics import ccc, ccc_per_dimension
+from edge_affect.scoring.metrics import ccc, ccc_per_dimension
 
 
 def _reference_ccc(x: np.ndarray, y: np.ndarray) -> float:

@@ -5,7 +5,7 @@ import pytest
 
 from edge_affect.errors import DataFormatError
 from edge_affect.formats.raters import format_ratings, parse_ratings, read_ratings, write_ratings
-from edge_affect.timegrid import frame_times
+from edge_affect.formats.timegrid import frame_times
 
 RECOLA_NAMES = ("FM1 ", "FM2 ", "FM3 ", "FF1 ", "FF2 ", "FF3 ")
 

@@ -22,11 +22,14 @@ from typer.testing import CliRunner
 from edge_affect.audio import HOP_SAMPLES, SAMPLE_RATE
 from edge_affect.cli import app
 from edge_affect.errors import EdgeAffectError
-from edge_affect.model import AffectModel
-from edge_affect.pipeline import Pipeline, PipelineSettings, SourceStats, run_stream
-from edge_affect.reading import Reading
-from edge_affect.sources import DeviceError, FileSource, Hopper, MicSource, to_int16
-from edge_affect.vad import VadGate, VadSettings
+from edge_affect.pcm import float_to_int16
+from edge_affect.stream.feed import SourceStats
+from edge_affect.stream.hopper import Hopper
+from edge_affect.stream.model import AffectModel
+from edge_affect.stream.pipeline import Pipeline, PipelineSettings, run_stream
+from edge_affect.stream.reading import Reading
+from edge_affect.stream.sources import DeviceError, FileSource, MicSource
+from edge_affect.stream.vad import VadGate, VadSettings
 
 runner = CliRunner()
 ALSA_PROMPTS = Path("/usr/share/sounds/alsa")
@@ -56,7 +59,7 @@ def speech_wav(speech_16k: np.ndarray, tmp_path: Path) -> Path:
     silence = np.zeros(SAMPLE_RATE, dtype=np.float32)
     signal_ = np.concatenate([silence, speech_16k, silence, np.zeros(100, dtype=np.float32)])
     path = tmp_path / "speech.wav"
-    sf.write(path, to_int16(signal_), SAMPLE_RATE, subtype="PCM_16")
+    sf.write(path, float_to_int16(signal_), SAMPLE_RATE, subtype="PCM_16")
     return path
 
 
@@ -74,7 +77,7 @@ def test_hopper_streams_like_one_shot_resampling() -> None:
         start += size
     hops += list(hopper.push(x[start:]))
     hops += list(hopper.push(np.zeros(0, dtype=np.float32), last=True))
-    expected = _padded_hops(to_int16(soxr.resample(x, 48_000, 16_000, quality="HQ")))
+    expected = _padded_hops(float_to_int16(soxr.resample(x, 48_000, 16_000, quality="HQ")))
     assert np.array_equal(np.concatenate(hops), expected)
 
 
@@ -94,7 +97,7 @@ def test_file_source_mixes_down_and_resamples(speech_16k: np.ndarray, tmp_path: 
     got = np.concatenate(list(source.hops()))
     data, _ = sf.read(path, dtype="float32", always_2d=True)
     mono = data.mean(axis=1, dtype=np.float32)
-    expected = _padded_hops(to_int16(soxr.resample(mono, 44_100, 16_000, quality="HQ")))
+    expected = _padded_hops(float_to_int16(soxr.resample(mono, 44_100, 16_000, quality="HQ")))
     assert np.array_equal(got, expected)
     assert source.rate_hz == 44_100 and source.channels == 2
 
@@ -103,8 +106,11 @@ def test_file_source_mixes_down_and_resamples(speech_16k: np.ndarray, tmp_path: 
 
 
 def test_vad_gate_opens_on_speech_and_closes_after_the_hangover(speech_16k: np.ndarray) -> None:
-    pcm = to_int16(np.concatenate([np.zeros(SAMPLE_RATE, np.float32), speech_16k,
-                                   np.zeros(SAMPLE_RATE, np.float32)]))  # fmt: skip
+    pcm = float_to_int16(
+        np.concatenate(
+            [np.zeros(SAMPLE_RATE, np.float32), speech_16k, np.zeros(SAMPLE_RATE, np.float32)]
+        )
+    )
     gate = VadGate(VadSettings(mode=2, hangover_ms=300))
     flags = np.array([gate.process(h) for h in pcm.reshape(-1, HOP_SAMPLES)])
     lead, speech_hops = 25, speech_16k.shape[0] // HOP_SAMPLES
@@ -240,8 +246,18 @@ def test_run_logs_one_row_per_hop(
     exported_models: dict[str, Path], speech_wav: Path, tmp_path: Path
 ) -> None:
     log = tmp_path / "out.csv"
-    result = runner.invoke(app, ["run", str(speech_wav), "--model", str(exported_models["stream"]),
-                                 "--out", str(log), "--no-gate"])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            str(speech_wav),
+            "--model",
+            str(exported_models["stream"]),
+            "--out",
+            str(log),
+            "--no-gate",
+        ],
+    )
     assert result.exit_code == 0, result.output
     samples, _ = sf.read(speech_wav, dtype="int16")
     rows = _csv(log)
@@ -259,7 +275,7 @@ def test_run_human_speech_from_alsa_utils(exported_models: dict[str, Path], tmp_
     """Real human speech (Debian alsa-utils prompts, 48 kHz) through `run`, int8 model."""
     prompts = sorted(ALSA_PROMPTS.glob("Front_*.wav"))
     if not prompts:
-        from tests.conftest import unavailable  # noqa: PLC0415
+        from tests.helpers import unavailable  # noqa: PLC0415
 
         unavailable("alsa-utils prompts not installed (apt-get install alsa-utils)")
     for prompt in prompts:
@@ -297,32 +313,39 @@ def test_bad_audio_and_models_are_one_line_errors(
         (["run", str(speech_wav), "--model", str(wrong)], "not a loadable ONNX model"),
         (["run", str(speech_wav), "--model", model, "--format", "xml"], "--format xml"),
         (["run", str(speech_wav), "--model", model, "--silence", "fade"], "--silence fade"),
-        (["run", str(speech_wav), "--model", model, "--out", str(tmp_path), "--format", "csv"],
-         "folder"),
-        (["run", str(speech_wav), "--model", model, "--out", str(text), "--format", "csv"],
-         "exists"),
-        (["listen", "--model", model, "--device", "no such device", "--duration", "1"],
-         "input device"),
-    ]  # fmt: skip
+        (
+            ["run", str(speech_wav), "--model", model, "--out", str(tmp_path), "--format", "csv"],
+            "folder",
+        ),
+        (
+            ["run", str(speech_wav), "--model", model, "--out", str(text), "--format", "csv"],
+            "exists",
+        ),
+        (
+            ["listen", "--model", model, "--device", "no such device", "--duration", "1"],
+            "input device",
+        ),
+    ]
     for args, fragment in cases:
         result = runner.invoke(app, args)
         assert result.exit_code != 0 and "Traceback" not in result.output, (args, result.output)
         lines = result.stderr.strip().splitlines()
         assert lines and lines[-1].startswith("error: ") and fragment in lines[-1], (args, lines)
     # a truncated file: what is there is processed (libsndfile reads the complete frames)
-    result = runner.invoke(app, ["run", str(truncated), "--model", model,
-                                 "--out", str(tmp_path / "t.csv")])  # fmt: skip
+    result = runner.invoke(
+        app, ["run", str(truncated), "--model", model, "--out", str(tmp_path / "t.csv")]
+    )
     assert result.exit_code == 0 and _csv(tmp_path / "t.csv").shape[0] >= 1
 
 
 def test_the_default_model_is_used_or_named_when_missing(
     speech_wav: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from edge_affect import runtime  # noqa: PLC0415
+    from edge_affect import paths  # noqa: PLC0415
 
     used = runner.invoke(app, ["run", str(speech_wav), "--out", str(tmp_path / "x.csv")])
     assert used.exit_code == 0, used.output  # the bundled model
-    monkeypatch.setattr(runtime, "BUNDLED_MODELS", tmp_path / "an install without models")
+    monkeypatch.setattr(paths, "BUNDLED_MODELS", tmp_path / "an install without models")
     result = runner.invoke(app, ["run", str(speech_wav), "--out", str(tmp_path / "y.csv")])
     assert result.exit_code == 2 and "no bundled model" in result.stderr
 
@@ -346,10 +369,19 @@ def test_ctrl_c_flushes_and_exits_zero(
 ) -> None:
     log = tmp_path / "paced.csv"
     process = subprocess.Popen(
-        _cli("run", str(speech_wav), "--model", str(exported_models["stream"]), "--out",
-             str(log), "--realtime"),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        _cli(
+            "run",
+            str(speech_wav),
+            "--model",
+            str(exported_models["stream"]),
+            "--out",
+            str(log),
+            "--realtime",
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while (
         not log.exists() or len(log.read_text().splitlines()) < 21
@@ -378,11 +410,25 @@ def test_run_works_without_torch(
     )
     log = tmp_path / "no_torch.arff"
     result = subprocess.run(
-        [sys.executable, "-c", blocker, "run", str(speech_wav), "--model",
-         str(exported_models["stream_int8"]), "--out", str(log), "--format", "arff"],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-c",
+            blocker,
+            "run",
+            str(speech_wav),
+            "--model",
+            str(exported_models["stream_int8"]),
+            "--out",
+            str(log),
+            "--format",
+            "arff",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr
     assert "@data" in log.read_text().lower()
 
@@ -400,16 +446,36 @@ def test_evaluate_a_run_log_against_the_gold_standard(
 ) -> None:
     audio = tiny_corpus / "recordings_audio" / "dev_1.wav"
     log = tmp_path / "dev_1.jsonl"
-    result = runner.invoke(app, ["run", str(audio), "--model", str(exported_models["stream"]),
-                                 "--out", str(log), "--no-gate"])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            str(audio),
+            "--model",
+            str(exported_models["stream"]),
+            "--out",
+            str(log),
+            "--no-gate",
+        ],
+    )
     assert result.exit_code == 0, result.output
     gold = tiny_corpus / "ratings_gold_standard"
-    by_session = runner.invoke(app, ["evaluate", str(log), str(tiny_corpus), "--session", "dev_1",
-                                     "--json"])  # fmt: skip
+    by_session = runner.invoke(
+        app, ["evaluate", str(log), str(tiny_corpus), "--session", "dev_1", "--json"]
+    )
     assert by_session.exit_code == 0, by_session.output
-    by_files = runner.invoke(app, ["evaluate", str(log), str(gold / "arousal" / "dev_1.arff"),
-                                   str(gold / "valence" / "dev_1.arff"), "--json",
-                                   "--delay-search", "2"])  # fmt: skip
+    by_files = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(log),
+            str(gold / "arousal" / "dev_1.arff"),
+            str(gold / "valence" / "dev_1.arff"),
+            "--json",
+            "--delay-search",
+            "2",
+        ],
+    )
     assert by_files.exit_code == 0, by_files.output
     a, b = json.loads(by_session.stdout), json.loads(by_files.stdout)
     assert set(a["dimensions"]) == {"arousal", "valence"}

@@ -14,22 +14,14 @@ import arff  # liac-arff
 import numpy as np
 import pytest
 
-from edge_affect.contract import Contract, StateSpec
 from edge_affect.errors import DataFormatError, EdgeAffectError, MissingDataError
 from edge_affect.formats.arff import parse_arff
-from edge_affect.reading import Reading
-from edge_affect.sinks import (
-    CSV_COLUMNS,
-    LOG_FORMAT,
-    FileSink,
-    LogHeader,
-    Sink,
-    SinkError,
-    log_files,
-    model_info,
-    open_sink,
-    read_log,
-)
+from edge_affect.logs.csv_log import CSV_COLUMNS
+from edge_affect.logs.header import LOG_FORMAT, LogHeader, SinkError, model_info
+from edge_affect.logs.reader import log_files, read_log
+from edge_affect.logs.writer import FileSink, Sink, open_sink
+from edge_affect.stream.contract import Contract, StateSpec
+from edge_affect.stream.reading import Reading
 
 ROOT = Path(__file__).resolve().parents[2]
 FORMATS = ("csv", "jsonl", "arff")
@@ -330,52 +322,102 @@ def test_existing_logs_are_refused_unless_overwriting(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------- reading errors
 
 
-def test_read_log_reports_file_and_line(tmp_path: Path) -> None:
+BAD_CSV = [
+    (CSV_COLUMNS + "\n0.00,0.1,0.2,1\n0.04,0.1,0.2\n", r"bad\.csv:3: 3 values, expected 4"),
+    (CSV_COLUMNS + "\n0.00,0.1,zero,1\n", r"bad\.csv:2: a value is not a number"),
+    (CSV_COLUMNS + "\n0.00,0.1,0.2,yes\n", r"bad\.csv:2: speech is 'yes'"),
+    ("t,a,v\n", r"bad\.csv:1: expected the column line"),
+    ("", r"bad\.csv: empty file, expected the column line"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BAD_CSV)
+def test_read_log_reports_file_and_line(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "bad.csv"
-    path.write_text(CSV_COLUMNS + "\n0.00,0.1,0.2,1\n0.04,0.1,0.2\n")
-    with pytest.raises(DataFormatError, match=r"bad\.csv:3: 3 values, expected 4"):
+    path.write_text(text)
+    with pytest.raises(DataFormatError, match=message):
         read_log(path)
-    path.write_text(CSV_COLUMNS + "\n0.00,0.1,zero,1\n")
-    with pytest.raises(DataFormatError, match=r"bad\.csv:2: a value is not a number"):
-        read_log(path)
-    path.write_text(CSV_COLUMNS + "\n0.00,0.1,0.2,yes\n")
-    with pytest.raises(DataFormatError, match=r"bad\.csv:2: speech is 'yes'"):
-        read_log(path)
-    path.write_text("t,a,v\n")
-    with pytest.raises(DataFormatError, match=r"bad\.csv:1: expected the column line"):
-        read_log(path)
+
+
+def test_a_missing_log_is_named(tmp_path: Path) -> None:
     with pytest.raises(MissingDataError, match=r"nothing\.csv: no such log file"):
         read_log(tmp_path / "nothing.csv")
 
 
-def test_truncated_jsonl_is_refused(tmp_path: Path) -> None:
+def _cut_inside_row_4(lines: list[bytes]) -> bytes:
+    return b"".join(lines[:4]) + lines[4][:30]
+
+
+BAD_JSONL = {
+    "truncated": (_cut_inside_row_4, r"log\.jsonl:5: not valid JSON .*truncated"),
+    "no header": (lambda lines: b"".join(lines[1:]), r"log\.jsonl:1: expected the edge-affect"),
+    "row after summary": (
+        lambda lines: b"".join([lines[0], lines[-1], lines[1]]),
+        r"log\.jsonl:3: a line after the summary",
+    ),
+    "newer format": (
+        lambda lines: b"".join(lines).replace(b"edge-affect-log/1", b"edge-affect-log/2", 1),
+        r"log\.jsonl:1: log format 'edge-affect-log/2', this version reads",
+    ),
+    "header is not an object": (
+        lambda lines: b"[]\n" + b"".join(lines[1:]),
+        r"log\.jsonl:1: expected the edge-affect log header",
+    ),
+    "row without speech": (
+        lambda lines: lines[0] + lines[1].replace(b'"speech": ', b'"speaking": '),
+        r"log\.jsonl:2: 'speech' is None, expected true or false",
+    ),
+    "row with a text value": (
+        lambda lines: (
+            lines[0] + b'{"time": 0.0, "arousal": "high", "valence": 0, "speech": true}\n'
+        ),
+        r"log\.jsonl:2: 'arousal' is 'high', expected a number",
+    ),
+    "unknown line type": (
+        lambda lines: lines[0] + b'{"type": "footer"}\n',
+        r"log\.jsonl:2: unexpected line of type 'footer'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_JSONL))
+def test_malformed_jsonl_is_refused(tmp_path: Path, case: str) -> None:
+    damage, message = BAD_JSONL[case]
     path = tmp_path / "log.jsonl"
     write_log(path, 5)
-    data = path.read_bytes()
-    lines = data.splitlines(keepends=True)
-    path.write_bytes(b"".join(lines[:4]) + lines[4][:30])  # cut inside row 4 (line 5)
-    with pytest.raises(DataFormatError, match=r"log\.jsonl:5: not valid JSON .*truncated"):
-        read_log(path)
-    path.write_bytes(b"".join(lines[1:]))  # no header
-    with pytest.raises(DataFormatError, match=r"log\.jsonl:1: expected the edge-affect log header"):
-        read_log(path)
-    path.write_bytes(b"".join([lines[0], lines[-1], lines[1]]))  # a row after the summary
-    with pytest.raises(DataFormatError, match=r"log\.jsonl:3: a line after the summary"):
+    path.write_bytes(damage(path.read_bytes().splitlines(keepends=True)))
+    with pytest.raises(DataFormatError, match=message):
         read_log(path)
 
 
-def test_malformed_arff_is_refused(tmp_path: Path) -> None:
+BAD_ARFF = {
+    "missing attribute": (
+        lambda text: text.replace("@attribute speech numeric\n", ""),
+        r"attributes .* expected",
+    ),
+    "text value": (
+        lambda text: text.replace("'log',0.04,", "'log',0.04,x"),
+        r"log\.arff:\d+: arousal is",
+    ),
+    "no data section": (lambda text: text.split("@data")[0], "no @data section"),
+    "no header comment": (
+        lambda text: text.split("\n", 1)[1],
+        r"log\.arff:1: expected the edge-affect log header comment",
+    ),
+    "speech not 0 or 1": (
+        lambda text: text.replace(",1\n", ",2\n", 1),
+        r"log\.arff: speech values must be 0 or 1",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_ARFF))
+def test_malformed_arff_is_refused(tmp_path: Path, case: str) -> None:
+    damage, message = BAD_ARFF[case]
     path = tmp_path / "log.arff"
     write_log(path, 3)
-    text = path.read_text()
-    path.write_text(text.replace("@attribute speech numeric\n", ""))
-    with pytest.raises(DataFormatError, match=r"attributes .* expected"):
-        read_log(path)
-    path.write_text(text.replace("'log',0.04,", "'log',0.04,x"))
-    with pytest.raises(DataFormatError, match=r"log\.arff:\d+: arousal is"):
-        read_log(path)
-    path.write_text(text.split("@data")[0])
-    with pytest.raises(DataFormatError, match="no @data section"):
+    path.write_text(damage(path.read_text()))
+    with pytest.raises(DataFormatError, match=message):
         read_log(path)
 
 
@@ -464,7 +506,8 @@ _FSIZE_CHILD = textwrap.dedent(
     limit = int(sys.argv[2])
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
     from pathlib import Path
-    from edge_affect.sinks import LogHeader, SinkError, open_sink
+    from edge_affect.logs.header import LogHeader, SinkError
+    from edge_affect.logs.writer import open_sink
     from tests.runtime.test_sinks import HEADER, reading
     sink = open_sink(Path(sys.argv[1]), None, HEADER)
     error = ""

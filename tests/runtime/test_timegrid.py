@@ -2,7 +2,12 @@ import numpy as np
 import pytest
 
 from edge_affect.errors import DataFormatError
-from edge_affect.timegrid import check_grid, frame_times, n_frames_for_duration, shift_frames
+from edge_affect.formats.timegrid import (
+    check_grid,
+    frame_times,
+    n_frames_for_duration,
+    shift_frames,
+)
 
 
 def test_a_recola_session_has_7501_frames() -> None:

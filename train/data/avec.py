@@ -24,12 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_affect.arrays import FloatArray
 from edge_affect.audio import HOP_S, LABEL_NAMES, SAMPLE_RATE
-from edge_affect.audio_io import AudioClip, audio_info, read_audio
 from edge_affect.errors import DataFormatError, MissingDataError
 from edge_affect.formats.arff import FrameTable, read_arff, read_gold_standard
 from edge_affect.formats.raters import Ratings, read_ratings
-from edge_affect.timegrid import FloatArray, shift_frames
+from edge_affect.formats.timegrid import shift_frames
+from edge_affect_train.audio_io import AudioClip, audio_info, read_audio
 
 SPLITS = ("train", "dev", "test")
 AUDIO_DIR = "recordings_audio"

@@ -21,8 +21,8 @@ from typing import Any
 import h5py
 import numpy as np
 
+from edge_affect.arrays import FloatArray
 from edge_affect.errors import DataFormatError
-from edge_affect.timegrid import FloatArray
 
 CSD_SUFFIX = ".csd"
 #: Roles by keywords in the (lower-cased) root name, checked in this order.

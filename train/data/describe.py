@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from edge_affect.arrays import FloatArray
 from edge_affect.audio import HOP_S, HOP_SAMPLES, LABEL_NAMES, LABEL_RATE_HZ, SAMPLE_RATE
 from edge_affect.errors import DataFormatError
-from edge_affect.metrics import ccc
-from edge_affect.timegrid import FloatArray
+from edge_affect.scoring.metrics import ccc
 from edge_affect_train.data.avec import AUDIO_SHORTFALL_TOLERANCE_S, SPLITS, AvecCorpus, Session
 from edge_affect_train.data.mosi import is_mosi_source, open_mosi
 from edge_affect_train.data.mosi_describe import describe_mosi, format_mosi

@@ -37,8 +37,8 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from edge_affect.arrays import FloatArray
 from edge_affect.errors import DataFormatError, EdgeAffectError, MissingDataError
-from edge_affect.timegrid import FloatArray
 from edge_affect_train.data.csd import CSD_SUFFIX, ROLES, SequenceFile, SequenceInfo, read_info
 
 SPLITS = ("train", "valid", "test")

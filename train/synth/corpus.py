@@ -32,7 +32,7 @@ from edge_affect import __version__
 from edge_affect.errors import EdgeAffectError
 from edge_affect.formats.arff import FrameTable, gold_standard_table, write_arff
 from edge_affect.formats.raters import write_ratings
-from edge_affect.timegrid import frame_times, n_frames_for_duration
+from edge_affect.formats.timegrid import frame_times, n_frames_for_duration
 from edge_affect_train.synth import channel, modalities, raters, speech
 from edge_affect_train.synth import latent as latent_model
 from edge_affect_train.synth.channel import Chain

@@ -13,8 +13,8 @@ import numpy as np
 import soundfile
 
 from edge_affect.audio import HOP_S, LABEL_RATE_HZ
-from edge_affect.audio_io import resample
 from edge_affect.errors import DataFormatError, ToolMissingError
+from edge_affect_train.audio_io import resample
 from edge_affect_train.synth.config import NoiseParams, SpeechParams
 from edge_affect_train.synth.signals import FloatArray, db_to_amplitude, pink_noise
 

@@ -2,7 +2,7 @@
 
 :class:`AffectModel` opens an ONNX file with onnxruntime, reads its contract and checks it
 against this runtime and against the graph's real inputs and outputs; a mismatch raises
-:class:`~edge_affect.contract.ContractError` naming what differs. :meth:`AffectModel.stream`
+:class:`~edge_affect.stream.contract.ContractError` naming what differs. :meth:`AffectModel.stream`
 returns an independent :class:`ModelStream` whose state (recurrent state and PCM tail in
 stream mode, the last W seconds of PCM in window mode) is explicit and resettable: one model,
 many streams (sherpa-onnx ``OnlineRecognizer`` / ``OnlineStream``).
@@ -10,19 +10,17 @@ many streams (sherpa-onnx ``OnlineRecognizer`` / ``OnlineStream``).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import onnxruntime as ort
 
+from edge_affect.arrays import Float32Array, Int16Array
 from edge_affect.audio import HOP_SAMPLES
-from edge_affect.contract import Contract, ContractError
 from edge_affect.errors import DataFormatError, MissingDataError
-
-Int16Array = npt.NDArray[np.int16]
-FloatArray32 = npt.NDArray[np.float32]
+from edge_affect.stream.contract import Contract, ContractError
 
 _ORT_TYPES = {"float32": "tensor(float)", "int16": "tensor(int16)", "int64": "tensor(int64)"}
 _NUMPY_TYPES = {"float32": np.float32, "int16": np.int16, "int64": np.int64}
@@ -64,16 +62,19 @@ class AffectModel:
         return self.contract.mode
 
     def stream(self) -> ModelStream:
-        """A new, independent stream starting from the initial state."""
-        return ModelStream(self)
+        """A new, independent stream starting from the initial state; the contract's mode
+        picks its kind once, here."""
+        if self.contract.mode == "window":
+            return WindowStream(self)
+        return StateStream(self)
 
 
-class ModelStream:
+class ModelStream(ABC):
     """Per-stream state over an :class:`AffectModel`: feed 640-sample int16 hops, get readings.
 
-    Stream mode carries the graph's state tensors; window mode keeps the last W seconds of
-    PCM and re-runs the graph on what it has (fewer than W seconds at the start, so the first
-    readings equal those of a stream that began at the same sample).
+    :meth:`AffectModel.stream` returns the kind the model's mode needs: a
+    :class:`StateStream` carries the graph's state tensors, a :class:`WindowStream` keeps the
+    last W seconds of PCM. Callers use this interface only and never ask for the mode.
     """
 
     def __init__(self, model: AffectModel) -> None:
@@ -83,45 +84,37 @@ class ModelStream:
         self._pcm_name = contract.pcm_input
         self._outputs = [contract.output, *(s.output for s in contract.states)]
         self._state_inputs = tuple(s.input for s in contract.states)
-        self._window = np.zeros(max(contract.window_samples, HOP_SAMPLES), dtype=np.int16)
-        self._filled = 0
         self._feed: dict[str, Any] = {}
-        self.reset()
 
+    @abstractmethod
     def reset(self) -> None:
         """Back to the initial state (silence before the first sample)."""
-        for spec in self.model.contract.states:
-            self._feed[spec.input] = np.zeros(spec.shape, dtype=_NUMPY_TYPES[spec.dtype])
-        self._window[:] = 0
-        self._filled = 0
 
     def state(self) -> dict[str, Any]:
         """A copy of the carried state tensors (stream mode), keyed by graph input name."""
         return {spec.input: self._feed[spec.input].copy() for spec in self.model.contract.states}
 
-    def step(self, hop: Int16Array) -> FloatArray32:
-        """One hop of int16 PCM (``HOP_SAMPLES`` samples) -> ``[arousal, valence]`` float32."""
-        if hop.shape != (HOP_SAMPLES,) or hop.dtype != np.int16:
-            raise ValueError(f"expected {HOP_SAMPLES} int16 samples, got {hop.shape} {hop.dtype}")
-        if self.model.contract.mode == "stream":
-            return self._step_stream(hop)
-        return self._step_window(hop)
-
-    def _step_stream(self, hop: Int16Array) -> FloatArray32:
-        feed = self._feed
-        feed[self._pcm_name] = hop.reshape(1, HOP_SAMPLES)
-        outputs = self._run(self._outputs, feed)
-        feed.update(zip(self._state_inputs, outputs[1:], strict=True))
-        # [1, 2] float32 -> [2]; a chunked graph gives [1, 1, 2]
-        prediction: FloatArray32 = outputs[0].reshape(-1)
-        return prediction
+    def restore(self, state: dict[str, Any]) -> None:
+        """Set the carried state tensors (from :meth:`state`)."""
+        for name in self._state_inputs:
+            self._feed[name] = state[name].copy()
 
     @property
     def chunked(self) -> bool:
         """Whether one graph call advances many hops (see :meth:`step_chunk`)."""
         return self.model.contract.chunked
 
-    def step_chunk(self, hops: Int16Array) -> FloatArray32:
+    def step(self, hop: Int16Array) -> Float32Array:
+        """One hop of int16 PCM (``HOP_SAMPLES`` samples) -> ``[arousal, valence]`` float32."""
+        if hop.shape != (HOP_SAMPLES,) or hop.dtype != np.int16:
+            raise ValueError(f"expected {HOP_SAMPLES} int16 samples, got {hop.shape} {hop.dtype}")
+        return self._step(hop)
+
+    @abstractmethod
+    def _step(self, hop: Int16Array) -> Float32Array:
+        """One checked hop through the graph."""
+
+    def step_chunk(self, hops: Int16Array) -> Float32Array:
         """``n`` hops (``[n, HOP_SAMPLES]`` int16) -> ``[n, 2]``: the readings, and the state,
         of ``n`` calls of :meth:`step`. A chunked model advances them in one graph call (the
         same nodes per hop, so the same numbers); a single-hop model is called ``n`` times."""
@@ -135,29 +128,63 @@ class ModelStream:
         feed[self._pcm_name] = hops.reshape(1, -1)
         outputs = self._run(self._outputs, feed)
         feed.update(zip(self._state_inputs, outputs[1:], strict=True))
-        readings: FloatArray32 = outputs[0][0]  # [1, n, 2] -> [n, 2]
+        readings: Float32Array = outputs[0][0]  # [1, n, 2] -> [n, 2]
         return readings
 
-    def restore(self, state: dict[str, Any]) -> None:
-        """Set the carried state tensors (from :meth:`state`)."""
-        for name in self._state_inputs:
-            self._feed[name] = state[name].copy()
+    @abstractmethod
+    def push(self, hop: Int16Array) -> None:
+        """A hop the model does not run on (gated silence): a window keeps it, carried state
+        does not advance."""
+
+
+class StateStream(ModelStream):
+    """Stream mode: the graph takes one hop and its state tensors, returns the next state."""
+
+    def __init__(self, model: AffectModel) -> None:
+        super().__init__(model)
+        self.reset()
+
+    def reset(self) -> None:
+        for spec in self.model.contract.states:
+            self._feed[spec.input] = np.zeros(spec.shape, dtype=_NUMPY_TYPES[spec.dtype])
+
+    def _step(self, hop: Int16Array) -> Float32Array:
+        feed = self._feed
+        feed[self._pcm_name] = hop.reshape(1, HOP_SAMPLES)
+        outputs = self._run(self._outputs, feed)
+        feed.update(zip(self._state_inputs, outputs[1:], strict=True))
+        # [1, 2] float32 -> [2]; a chunked graph gives [1, 1, 2]
+        prediction: Float32Array = outputs[0].reshape(-1)
+        return prediction
 
     def push(self, hop: Int16Array) -> None:
-        """Window mode: add a hop to the window without running the model (gated silence).
-        Stream mode: nothing (the carried state only advances when the model runs)."""
-        if self.model.contract.mode == "window":
-            self._append(hop)
+        return None
 
-    def _append(self, hop: Int16Array) -> None:
+
+class WindowStream(ModelStream):
+    """Window mode: the last W seconds of PCM, the graph re-run on what it has (fewer than W
+    seconds at the start, so the first readings equal those of a stream that began at the
+    same sample)."""
+
+    def __init__(self, model: AffectModel) -> None:
+        super().__init__(model)
+        self._window = np.zeros(max(model.contract.window_samples, HOP_SAMPLES), dtype=np.int16)
+        self._filled = 0
+        self.reset()
+
+    def reset(self) -> None:
+        self._window[:] = 0
+        self._filled = 0
+
+    def push(self, hop: Int16Array) -> None:
         window = self._window
         size = window.shape[0]
         window[:-HOP_SAMPLES] = window[HOP_SAMPLES:]
         window[-HOP_SAMPLES:] = hop
         self._filled = min(self._filled + HOP_SAMPLES, size)
 
-    def _step_window(self, hop: Int16Array) -> FloatArray32:
-        self._append(hop)
+    def _step(self, hop: Int16Array) -> Float32Array:
+        self.push(hop)
         window = self._window
         size = window.shape[0]
         pcm = window[size - self._filled :].reshape(1, self._filled)

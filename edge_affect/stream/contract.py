@@ -3,8 +3,8 @@
 Every key is prefixed ``edge_affect.``; values are strings (JSON where structured). The
 export writes it (:meth:`Contract.to_metadata`), the runtime reads it back
 (:meth:`Contract.from_metadata`) and checks it against its own constants and against the
-graph's real inputs and outputs (:mod:`edge_affect.model`), refusing a mismatch with a message
-that names what differs. ``edge-affect info MODEL`` prints it.
+graph's real inputs and outputs (:mod:`edge_affect.stream.model`), refusing a mismatch with a
+message that names what differs. ``edge-affect info MODEL`` prints it.
 
 Version 1 keys (all required unless marked):
 

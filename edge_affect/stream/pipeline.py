@@ -17,20 +17,20 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 import numpy as np
-import numpy.typing as npt
 
+from edge_affect.arrays import Int16Array
 from edge_affect.audio import HOP_S
 from edge_affect.errors import EdgeAffectError
-from edge_affect.model import AffectModel
-from edge_affect.reading import Output, Reading
 from edge_affect.signals import signal_name
-from edge_affect.sources import SourceStats
-from edge_affect.vad import VadGate, VadSettings
+from edge_affect.stream.feed import Source, SourceStats
+from edge_affect.stream.model import AffectModel
+from edge_affect.stream.reading import Output, Reading
+from edge_affect.stream.vad import VadGate, VadSettings
 
 Silence = Literal["hold", "decay"]
 LATENCY_WINDOW = 10_000  # hops kept for the latency percentiles (400 s)
@@ -59,7 +59,6 @@ class Pipeline:
         self.gate = VadGate(self.settings.vad)
         self.stream = model.stream()
         self._decay = math.exp(-HOP_S / self.settings.decay_tau_s)
-        self._window_mode = model.contract.mode == "window"
         self.reset()
 
     def reset(self) -> None:
@@ -71,7 +70,7 @@ class Pipeline:
 
     def process(
         self,
-        hop: npt.NDArray[np.int16],
+        hop: Int16Array,
         overflows: int = 0,
         drops: int = 0,
         capture_time: float | None = None,
@@ -85,7 +84,7 @@ class Pipeline:
 
     def process_chunk(
         self,
-        hops: Sequence[npt.NDArray[np.int16]],
+        hops: Sequence[Int16Array],
         overflows: int = 0,
         drops: int = 0,
         capture_times: Sequence[float | None] | None = None,
@@ -109,14 +108,14 @@ class Pipeline:
             for hop, s, v, t in zip(hops, speech, chosen, times, strict=True)
         ]
 
-    def _run_model(self, hop: npt.NDArray[np.int16]) -> tuple[float, float]:
+    def _run_model(self, hop: Int16Array) -> tuple[float, float]:
         arousal, valence = self.stream.step(hop).tolist()
         if not (math.isfinite(arousal) and math.isfinite(valence)):
             self.stream.reset()  # a non-finite state would poison every later hop
             return math.nan, math.nan
         return arousal, valence
 
-    def _run_chunk(self, hops: list[npt.NDArray[np.int16]]) -> list[tuple[float, float]]:
+    def _run_chunk(self, hops: list[Int16Array]) -> list[tuple[float, float]]:
         if not hops:
             return []
         before = self.stream.state()
@@ -129,7 +128,7 @@ class Pipeline:
 
     def _reading(
         self,
-        hop: npt.NDArray[np.int16],
+        hop: Int16Array,
         speech: bool,
         value: tuple[float, float] | None,
         latency_s: float,
@@ -143,8 +142,7 @@ class Pipeline:
             if math.isfinite(arousal):  # an invalid row keeps the last valid value held
                 self.arousal, self.valence = arousal, valence
         else:
-            if self._window_mode:
-                self.stream.push(hop)
+            self.stream.push(hop)
             output = "decay" if self.settings.silence == "decay" else "hold"
             if output == "decay":
                 self.arousal *= self._decay
@@ -164,15 +162,6 @@ class Pipeline:
         )
         self.index += 1
         return reading
-
-
-class Source(Protocol):
-    description: str
-    stats: SourceStats
-
-    def hops(self) -> Iterable[npt.NDArray[np.int16]]: ...
-
-    def close(self) -> None: ...
 
 
 class Consumer(Protocol):
@@ -267,7 +256,7 @@ def run_stream(
     consumers: list[Consumer],
     *,
     max_hops: int | None = None,
-    on_hop: Callable[[npt.NDArray[np.int16]], None] | None = None,
+    on_hop: Callable[[Int16Array], None] | None = None,
     chunk_hops: int = 1,
 ) -> Summary:
     """Drive ``source`` through ``pipeline`` into ``consumers`` until it ends or stops.
@@ -325,11 +314,11 @@ class _Chunk:
         self.stats = stats
         self.consumers = consumers
         self.summary = summary
-        self.hops: list[npt.NDArray[np.int16]] = []
+        self.hops: list[Int16Array] = []
         self.times: list[float] = []
         self.delivering = False
 
-    def add(self, hop: npt.NDArray[np.int16], capture_time: float) -> None:
+    def add(self, hop: Int16Array, capture_time: float) -> None:
         self.hops.append(hop)
         self.times.append(capture_time)
 

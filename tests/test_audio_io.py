@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from edge_affect.audio_io import audio_info, read_audio, resample
 from edge_affect.errors import DataFormatError, MissingDataError
-from tests.conftest import require
+from edge_affect_train.audio_io import audio_info, read_audio, resample
+from tests.helpers import require
 
 ALSA_PROMPT = Path("/usr/share/sounds/alsa/Front_Center.wav")  # Debian alsa-utils, 48 kHz
 

@@ -24,7 +24,7 @@ import soundfile
 
 from edge_affect.audio import HOP_SAMPLES, SAMPLE_RATE
 from edge_affect.errors import EdgeAffectError
-from edge_affect.model import AffectModel
+from edge_affect.stream.model import AffectModel
 
 CHUNK_HOPS = 250  # run's default for a file
 CPU_SHARE_S = 10.0  # seconds of real-time streaming per CPU-share figure
@@ -143,7 +143,7 @@ def cpu_share(
     soundfile.write(speech, np.resize(pcm, n), SAMPLE_RATE, subtype="PCM_16")
     out = {}
     for name, wav, extra in (("silence_gated", silence, []), ("speech", speech, ["--no-gate"])):
-        args = [sys.executable, "-m", "edge_affect.bench_child", str(model), str(wav)]
+        args = [sys.executable, "-m", "edge_affect.bench.child", str(model), str(wav)]
         args += [str(seconds), str(work / "cpu.csv"), "--cpu", *extra]
         result = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
         if result.returncode != 0:

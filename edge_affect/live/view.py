@@ -11,7 +11,7 @@ import sys
 import time
 from typing import TextIO
 
-from edge_affect.reading import Reading
+from edge_affect.stream.reading import Reading
 
 BAR_HALF_WIDTH = 10
 REDRAW_S = 0.1

@@ -1,59 +1,44 @@
-"""The ``edge-affect`` command line: a thin typer layer over plain functions.
+"""The host commands: ``synth``, ``data describe``, ``train teacher|student|experiment``,
+``export``.
 
-Commands that need host-side packages (``train``, ``export``) load them by name when they
-run, so the runtime install (no torch, no onnx) starts and serves its own commands. Every
-:class:`EdgeAffectError` becomes ``error: <message>`` on stderr and a non-zero exit code.
+They need the training and export packages (``edge_affect_train``, ``edge_affect_export``,
+with torch and onnx), which the device install does not have: each command loads its module
+when it runs (:func:`load_host_module`) and names the missing extra otherwise, so the runtime
+install starts and serves its own commands. This module is the one place the runtime's command
+line reaches into those packages.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
 import os
-import signal
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
-from edge_affect import __version__, cli_bench, cli_demo, cli_runtime, signals
-from edge_affect.cpu import cpu_line, describe_cpu, int8_warning
+from edge_affect.cli.common import CommandGroup, echo_json
 from edge_affect.errors import EdgeAffectError, ToolMissingError
 
 
-class _Group(TyperGroup):
-    """Turns library errors into a one-line message and an exit code, for every command."""
+def register(app: typer.Typer) -> None:
+    """Add ``synth`` and ``export``, and the ``data`` and ``train`` groups, to ``app``."""
+    app.command()(synth)
+    app.command("export")(export_model)
+    data_app = typer.Typer(cls=CommandGroup, help="Inspect corpora.", no_args_is_help=True)
+    data_app.command("describe")(data_describe)
+    app.add_typer(data_app, name="data")
+    train_app = typer.Typer(
+        cls=CommandGroup,
+        help="Two-stage cross-modal transfer training (needs the \\[train] extra).",
+        no_args_is_help=True,
+    )
+    train_app.command("teacher")(train_teacher)
+    train_app.command("student")(train_student)
+    train_app.command("experiment")(train_experiment)
+    app.add_typer(train_app, name="train")
 
-    def main(self, args: Any = None, *rest: Any, **kwargs: Any) -> Any:
-        arguments = list(sys.argv[1:] if args is None else args)
-        return super().main(cli_runtime.fill_optional_values(arguments), *rest, **kwargs)
-
-    def invoke(self, ctx: Any) -> Any:  # typer.Context; typer >= 0.20 vendors click
-        try:
-            return super().invoke(ctx)
-        except EdgeAffectError as error:
-            typer.echo(f"error: {error}", err=True)
-            raise typer.Exit(error.exit_code) from None
-
-
-app = typer.Typer(
-    cls=_Group,
-    help="Streaming audio arousal/valence: synthetic corpora, training, export, live runtime.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_show_locals=False,
-)
-data_app = typer.Typer(cls=_Group, help="Inspect corpora.", no_args_is_help=True)
-app.add_typer(data_app, name="data")
-train_app = typer.Typer(
-    cls=_Group,
-    help="Two-stage cross-modal transfer training (needs the \\[train] extra).",
-    no_args_is_help=True,
-)
-app.add_typer(train_app, name="train")
 
 Device = Annotated[
     str, typer.Option(help="auto, cpu or cuda[:N]; under torchrun each rank takes its own GPU.")
@@ -108,17 +93,6 @@ def load_host_module(name: str, extra: str) -> ModuleType:
         raise
 
 
-def _echo_json(payload: Any) -> None:
-    typer.echo(json.dumps(payload, indent=2, sort_keys=False))
-
-
-@app.command()
-def version() -> None:
-    """Print the edge-affect version."""
-    typer.echo(f"edge-affect {__version__}")
-
-
-@app.command()
 def synth(
     out: Annotated[Path, typer.Argument(help="Folder to write the corpus into (new or empty).")],
     preset: Annotated[str, typer.Option(help="Corpus size: tiny, small or avec.")] = "tiny",
@@ -136,16 +110,20 @@ def synth(
     corpus = load_host_module("edge_affect_train.synth", "train")
     workers = jobs if jobs > 0 else (os.cpu_count() or 1)
     summary = corpus.generate_corpus(
-        out, preset=preset, seed=seed, sample_rate=sample_rate, jobs=workers, force=force,
+        out,
+        preset=preset,
+        seed=seed,
+        sample_rate=sample_rate,
+        jobs=workers,
+        force=force,
         valence_cue=valence_cue,
-    )  # fmt: skip
+    )
     typer.echo(
         f"wrote {summary.sessions} sessions ({summary.audio_s / 60:.1f} min of audio, "
         f"{summary.bytes_on_disk / 1e6:.1f} MB) to {out} in {summary.elapsed_s:.1f} s"
     )
 
 
-@data_app.command("describe")
 def data_describe(
     path: Annotated[
         Path,
@@ -160,7 +138,7 @@ def data_describe(
     describe = load_host_module("edge_affect_train.data.describe", "train")
     description = describe.describe_path(path, evidence=evidence)
     if as_json:
-        _echo_json(description)
+        echo_json(description)
     else:
         typer.echo(describe.format_any(description))
 
@@ -171,7 +149,6 @@ def _train_args(**options: Any) -> dict[str, Any]:
     return options
 
 
-@train_app.command("teacher")
 def train_teacher(
     data: Corpus,
     modality: Annotated[
@@ -196,13 +173,20 @@ def train_teacher(
     """Stage 1: train the teacher on a stronger modality."""
     commands = load_host_module("edge_affect_train.commands", "train")
     args = _train_args(
-        epochs=epochs, batch_size=batch_size, chunk_s=chunk_s, lr=lr, patience=patience,
-        seed=seed, device=device, quiet=quiet, label_delay=label_delay, postprocess=postprocess,
-    )  # fmt: skip
+        epochs=epochs,
+        batch_size=batch_size,
+        chunk_s=chunk_s,
+        lr=lr,
+        patience=patience,
+        seed=seed,
+        device=device,
+        quiet=quiet,
+        label_delay=label_delay,
+        postprocess=postprocess,
+    )
     typer.echo(commands.teacher(data, tuple(modality), out, encoder, hidden, args))
 
 
-@train_app.command("student")
 def train_student(
     data: Corpus,
     method: Annotated[
@@ -236,16 +220,23 @@ def train_student(
     """Stage 2: train the audio student (transfer, baseline or an ablation)."""
     commands = load_host_module("edge_affect_train.commands", "train")
     args = _train_args(
-        epochs=epochs, batch_size=batch_size, chunk_s=chunk_s, lr=lr, patience=patience,
-        seed=seed, device=device, quiet=quiet, label_delay=label_delay, postprocess=postprocess,
-    )  # fmt: skip
+        epochs=epochs,
+        batch_size=batch_size,
+        chunk_s=chunk_s,
+        lr=lr,
+        patience=patience,
+        seed=seed,
+        device=device,
+        quiet=quiet,
+        label_delay=label_delay,
+        postprocess=postprocess,
+    )
     weights = (translation_weight, alignment_weight)
     typer.echo(
         commands.student(data, teacher, method, out, align, encoder, hidden, z_dim, weights, args)
     )
 
 
-@train_app.command("experiment")
 def train_experiment(
     data: ExperimentData,
     out: Annotated[Path, typer.Option(help="Folder for runs, results.json and results.md.")],
@@ -307,7 +298,6 @@ def train_experiment(
     )
 
 
-@app.command("export")
 def export_model(
     checkpoint: Annotated[Path, typer.Argument(help="A student checkpoint (checkpoint.pt).")],
     out: Annotated[Path, typer.Option(help="The fp32 ONNX file to write (NAME.onnx).")],
@@ -355,75 +345,8 @@ def export_model(
     )
     report = exporter.export_student(checkpoint, out, options)
     if as_json:
-        _echo_json(report)
+        echo_json(report)
     else:
         typer.echo(report_module.format_report(report))
         written = [out, *([exporter.int8_path(out)] if "int8" in report["files"] else [])]
         typer.echo(f"wrote {', '.join(str(p) for p in written)} and {exporter.report_path(out)}")
-
-
-@app.command()
-def info(
-    model: Annotated[Path, typer.Argument(help="An exported edge-affect ONNX model.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the contract as JSON.")] = False,
-) -> None:
-    """Print a model's contract (checked against this runtime and the graph)."""
-    from edge_affect.model import AffectModel  # noqa: PLC0415 - onnxruntime loads only here
-
-    loaded = AffectModel(model)
-    if as_json:
-        contract = loaded.contract
-        _echo_json({
-            key.removeprefix("edge_affect."): _maybe_json(value)
-            for key, value in contract.to_metadata().items()
-        })  # fmt: skip
-        return
-    contract = loaded.contract
-    cpu = describe_cpu()
-    rows = [*contract.summary(), ("this CPU", cpu_line(cpu))]
-    warning = int8_warning(contract.precision, contract.quantization, cpu)
-    if warning:
-        rows.append(("warning", warning))
-    width = max(len(k) for k, _ in rows)
-    typer.echo(f"{model} ({model.stat().st_size / 1000:.1f} KB)")
-    for key, value in rows:
-        typer.echo(f"  {key:{width}s}  {value}")
-
-
-def _maybe_json(value: str) -> Any:
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError:
-        return value
-
-
-cli_runtime.register(app)
-cli_bench.register(app)
-cli_demo.register(app)
-
-
-def main() -> None:
-    """Run the command line (``edge_affect.__main__.entry`` routes the signals first)."""
-    signals.install()  # again, for callers that start here: a no-op outside the main thread
-    try:
-        app()
-    except SystemExit as done:
-        # typer turns an interrupt outside a run's loop (parsing, imports, model load) into
-        # a silent exit 130; say which signal, and exit with its own status
-        name = signals.fired()
-        if name is not None and done.code == 130:
-            typer.echo(f"interrupted ({name})", err=True)
-            sys.exit(128 + signal.Signals[name].value)
-        raise
-    except ImportError:
-        # an interrupt inside a compiled module's initialisation (numpy, onnxruntime) comes
-        # out as "ImportError: initialization failed"
-        name = signals.fired()
-        if name is None:
-            raise
-        typer.echo(f"interrupted ({name})", err=True)
-        sys.exit(128 + signal.Signals[name].value)
-    except KeyboardInterrupt as interrupt:  # pragma: no cover - typer normally catches it
-        name = signals.signal_name(interrupt)
-        typer.echo(f"interrupted ({name})", err=True)
-        sys.exit(128 + signal.Signals[name].value)

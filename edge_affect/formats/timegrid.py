@@ -6,16 +6,14 @@ A 300 s session has 7501 frames, ``frameTime`` 0.00 ... 300.00.
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 
+from edge_affect.arrays import FloatArray
 from edge_affect.audio import HOP_S
 from edge_affect.errors import DataFormatError
 
 #: How far a time stamp may sit from the grid before a file is refused (s). Files print
 #: times with two decimals, so anything beyond rounding noise means a different step.
 GRID_TOLERANCE_S = 1e-3
-
-FloatArray = npt.NDArray[np.float64]
 
 
 def n_frames_for_duration(duration_s: float, step_s: float = HOP_S) -> int:

@@ -8,7 +8,7 @@ alone (the floor that Python, numpy, onnxruntime and PortAudio set). ``--cpu`` a
 of one core the streaming loop took (CPU time over wall time, start-up excluded);
 ``--no-gate`` runs the model on every hop.
 
-``python -m edge_affect.bench_child MODEL AUDIO SECONDS LOG [--imports-only] [--cpu] [--no-gate]``
+``python -m edge_affect.bench.child MODEL AUDIO SECONDS LOG [--imports-only] [--cpu] [--no-gate]``
 """
 
 from __future__ import annotations
@@ -39,12 +39,12 @@ def main(argv: list[str]) -> None:
     model_path, audio, seconds, log = argv[0], argv[1], float(argv[2]), argv[3]
     from pathlib import Path  # noqa: PLC0415 - the imports are what this process measures
 
-    import edge_affect.cli  # noqa: PLC0415
-    import edge_affect.runtime  # noqa: F401, PLC0415
-    from edge_affect import sources  # noqa: PLC0415
-    from edge_affect.model import AffectModel  # noqa: PLC0415
-    from edge_affect.pipeline import Pipeline, PipelineSettings  # noqa: PLC0415
-    from edge_affect.sinks import LogHeader, open_sink  # noqa: PLC0415
+    from edge_affect.logs.header import LogHeader  # noqa: PLC0415
+    from edge_affect.logs.writer import open_sink  # noqa: PLC0415
+    from edge_affect.runtime import inputs, options, record, session  # noqa: F401, PLC0415
+    from edge_affect.stream import sources  # noqa: PLC0415
+    from edge_affect.stream.model import AffectModel  # noqa: PLC0415
+    from edge_affect.stream.pipeline import Pipeline, PipelineSettings  # noqa: PLC0415
 
     portaudio = True
     try:

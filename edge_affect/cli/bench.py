@@ -1,8 +1,7 @@
-"""``edge-affect bench``: a thin wrapper over :mod:`edge_affect.bench` (imported when run)."""
+"""``edge-affect bench``: a thin wrapper over :mod:`edge_affect.bench.measure` (loaded when run)."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
@@ -11,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from edge_affect import paths
 from edge_affect.errors import EdgeAffectError
 from edge_affect.paths import check_distinct, display
 
@@ -22,11 +22,11 @@ def register(app: typer.Typer) -> None:
 
 
 def _default_models() -> list[Path]:
-    runtime = importlib.import_module("edge_affect.runtime")
-    folder: Path = runtime.BUNDLED_MODELS
-    found = sorted(folder.glob("*.onnx"), key=lambda p: (".int8." not in p.name, p.name))
+    found = sorted(
+        paths.BUNDLED_MODELS.glob("*.onnx"), key=lambda p: (".int8." not in p.name, p.name)
+    )
     if not found:
-        runtime.default_model()  # raises the "no bundled model" message
+        paths.default_model()  # raises the "no bundled model" message
     return found
 
 
@@ -79,8 +79,9 @@ def bench(
             {"--audio": audio, **{f"--model {m.name}": m for m in models}}, {"--out": out}
         )
         _check_report_path(out)
-    bench_module = importlib.import_module("edge_affect.bench")
-    options = bench_module.BenchOptions(
+    from edge_affect.bench import measure  # noqa: PLC0415 - onnxruntime loads here
+
+    options = measure.BenchOptions(
         models=models,
         audio=audio,
         seconds=seconds,
@@ -88,10 +89,10 @@ def bench(
         process=process,
         references=references,
     )
-    report = bench_module.run_bench(options)
+    report = measure.run_bench(options)
     if out is not None:
         try:
             out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         except OSError as error:
             raise EdgeAffectError(f"--out {display(out)}: {error.strerror}") from None
-    typer.echo(json.dumps(report, indent=2) if as_json else bench_module.format_bench(report))
+    typer.echo(json.dumps(report, indent=2) if as_json else measure.format_bench(report))

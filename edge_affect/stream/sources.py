@@ -25,15 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import soundfile
-import soxr
 
+from edge_affect.arrays import Float32Array, Int16Array
 from edge_affect.audio import HOP_S, HOP_SAMPLES, SAMPLE_RATE
 from edge_affect.errors import DataFormatError, EdgeAffectError, MissingDataError
-
-FloatArray32 = npt.NDArray[np.float32]
-Int16Array = npt.NDArray[np.int16]
+from edge_affect.stream.feed import SourceStats
+from edge_affect.stream.hopper import Hopper
 
 FILE_BLOCK_S = 1.0  # file read size: large enough to be cheap, small enough for a Pi
 MIC_BLOCK_S = 0.02  # device callback period
@@ -56,65 +54,6 @@ def low_rate_message(origin: str, rate_hz: int, min_rate_hz: int) -> str:
         f"{origin}: {rate_hz} Hz is below {min_rate_hz} Hz, too low for speech (a wrong "
         "header?); pass --allow-low-rate to process it anyway"
     )
-
-
-def to_int16(samples: FloatArray32) -> Int16Array:
-    """Float PCM in [-1, 1] -> int16 (rounded, clipped): what the model boundary takes."""
-    scaled = np.rint(samples * np.float32(32768.0))
-    pcm: Int16Array = np.clip(scaled, -32768, 32767).astype(np.int16)
-    return pcm
-
-
-class Hopper:
-    """Float32 blocks at ``rate_hz`` in, 640-sample int16 hops at 16 kHz out."""
-
-    def __init__(self, rate_hz: int, origin: str = "the audio") -> None:
-        self.rate_hz = rate_hz
-        self.origin = origin
-        self._samples_in = 0  # input samples seen, at rate_hz: locates a bad sample in time
-        self._resampler = (
-            soxr.ResampleStream(rate_hz, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
-            if rate_hz != SAMPLE_RATE
-            else None
-        )
-        self._pending = np.zeros(0, dtype=np.int16)
-
-    def push(self, block: FloatArray32, *, last: bool = False) -> Iterator[Int16Array]:
-        """Feed a block; yield every complete hop. ``last`` flushes the resampler and pads
-        the final partial hop with zeros (so every input sample is covered by a reading)."""
-        if not np.isfinite(block).all():
-            self._non_finite(block)
-        self._samples_in += block.shape[0]
-        x = block
-        if self._resampler is not None:
-            x = self._resampler.resample_chunk(block, last=last)
-        pcm = np.concatenate([self._pending, to_int16(x)]) if self._pending.size else to_int16(x)
-        n_hops = pcm.shape[0] // HOP_SAMPLES
-        for k in range(n_hops):
-            yield pcm[k * HOP_SAMPLES : (k + 1) * HOP_SAMPLES]
-        self._pending = pcm[n_hops * HOP_SAMPLES :]
-        if last and self._pending.size:
-            hop = np.zeros(HOP_SAMPLES, dtype=np.int16)
-            hop[: self._pending.size] = self._pending
-            self._pending = self._pending[:0]
-            yield hop
-
-    def _non_finite(self, block: FloatArray32) -> None:
-        first = int(np.flatnonzero(~np.isfinite(block))[0])
-        at_s = (self._samples_in + first) / self.rate_hz
-        raise DataFormatError(
-            f"{self.origin}: a non-finite sample ({block[first]}) at {at_s:.3f} s "
-            f"(sample {self._samples_in + first}); audio must be finite numbers"
-        )
-
-
-@dataclass
-class SourceStats:
-    overflows: int = 0  # device-reported input overflows
-    drops: int = 0  # blocks dropped because the queue was full
-    #: ``time.monotonic()`` when the last sample of the hop just yielded was captured, for a
-    #: source that knows it (a microphone); ``None`` otherwise.
-    hop_end_time: float | None = None
 
 
 class CaptureClock:
@@ -237,7 +176,7 @@ class PcmLayout:
     def frame_bytes(self) -> int:
         return self.channels * self.sample_bytes
 
-    def decode(self, raw: bytes) -> FloatArray32:
+    def decode(self, raw: bytes) -> Float32Array:
         """Whole frames of little-endian PCM -> float32 mono in [-1, 1]."""
         width = self.sample_bytes
         if self.is_float:
@@ -251,7 +190,7 @@ class PcmLayout:
         else:
             x = (np.frombuffer(raw, dtype=f"<i{width}") / _PCM_SCALES[width]).astype(np.float32)
         if self.channels > 1:
-            mono: FloatArray32 = x.reshape(-1, self.channels).mean(axis=1, dtype=np.float32)
+            mono: Float32Array = x.reshape(-1, self.channels).mean(axis=1, dtype=np.float32)
             return mono
         return x
 
@@ -422,7 +361,7 @@ class MicSource:
         self.device = device
         self.description = f"{self.device_name} ({self.rate_hz} Hz)"
         capacity = max(4, int(MIC_QUEUE_S / MIC_BLOCK_S))
-        self._queue: queue.Queue[tuple[FloatArray32, float]] = queue.Queue(maxsize=capacity)
+        self._queue: queue.Queue[tuple[Float32Array, float]] = queue.Queue(maxsize=capacity)
         self._stream: Any = None
         self._finished = threading.Event()
         self.close_timed_out = False

@@ -1,6 +1,7 @@
 """The speech gate: webrtcvad on the two 20 ms frames of each 40 ms hop, with hysteresis.
 
-webrtcvad only accepts 10/20/30 ms frames, so a hop is two 20 ms frames (DESIGN section 2).
+webrtcvad only accepts 10/20/30 ms frames, so a hop is two 20 ms frames
+(:data:`edge_affect.audio.VAD_FRAMES_PER_HOP`).
 A frame-level decision flickers inside words; the gate opens after ``onset_frames`` voiced
 frames in a row and closes only after ``hangover_ms`` of unvoiced frames, so short pauses
 inside an utterance keep the model running. webrtcvad calls loud noise speech in every mode:
@@ -11,10 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-import numpy.typing as npt
 import webrtcvad
 
+from edge_affect.arrays import Int16Array
 from edge_affect.audio import (
     HOP_SAMPLES,
     SAMPLE_RATE,
@@ -51,7 +51,7 @@ class VadGate:
         self._voiced_run = 0
         self._unvoiced_run = 0
 
-    def frame_decisions(self, hop: npt.NDArray[np.int16]) -> list[bool]:
+    def frame_decisions(self, hop: Int16Array) -> list[bool]:
         """webrtcvad's raw decision for each 20 ms frame of the hop (no hysteresis)."""
         data = hop.tobytes()
         step = VAD_FRAME_SAMPLES * 2  # bytes per frame
@@ -60,7 +60,7 @@ class VadGate:
             for k in range(VAD_FRAMES_PER_HOP)
         ]
 
-    def process(self, hop: npt.NDArray[np.int16]) -> bool:
+    def process(self, hop: Int16Array) -> bool:
         """Feed one hop; return whether the gate is open (speech) at its end."""
         if hop.shape != (HOP_SAMPLES,):
             raise ValueError(f"expected a hop of {HOP_SAMPLES} samples, got {hop.shape}")

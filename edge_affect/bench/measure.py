@@ -8,8 +8,8 @@ file, or espeak-ng speech generated on the spot):
   per model, with the model on every hop (``--no-gate``, the worst case) and gated;
 * file mode: the RTF of ``run`` (decode + the same pipeline, gate on);
 * file mode in ``run``'s chunks and hop by hop; the model alone, one call per hop against
-  chunks (:mod:`edge_affect.bench_process`), with the readings compared;
-* a ``listen``-equivalent process (:mod:`edge_affect.bench_child`): start-up time to the first
+  chunks (:mod:`edge_affect.bench.process`), with the readings compared;
+* a ``listen``-equivalent process (:mod:`edge_affect.bench.child`): start-up time to the first
   reading and peak RSS, next to the RSS of its imports alone (the floor), and its CPU share
   of one core in gated silence and with the model on every hop;
 * ``run`` as a whole process: wall time with start-up, peak RSS;
@@ -22,7 +22,6 @@ file, or espeak-ng speech generated on the spot):
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import platform
@@ -37,11 +36,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import soundfile
 
+from edge_affect.arrays import Int16Array
 from edge_affect.audio import HOP_S, HOP_SAMPLES, SAMPLE_RATE
-from edge_affect.bench_process import (
+from edge_affect.bench.process import (
     CPU_SHARE_S,
     chunk_vs_hop,
     cpu_share,
@@ -49,13 +48,14 @@ from edge_affect.bench_process import (
     run_process,
 )
 from edge_affect.errors import EdgeAffectError, ToolMissingError
-from edge_affect.model import AffectModel
-from edge_affect.pipeline import Pipeline, PipelineSettings, run_stream
-from edge_affect.runtime import FILE_CHUNK_HOPS
-from edge_affect.sinks import LogHeader, open_sink
-from edge_affect.sources import FileSource, SourceStats
-
-Int16Array = npt.NDArray[np.int16]
+from edge_affect.logs.header import LogHeader
+from edge_affect.logs.writer import open_sink
+from edge_affect.pcm import int16_to_float
+from edge_affect.runtime.options import FILE_CHUNK_HOPS
+from edge_affect.stream.feed import SourceStats
+from edge_affect.stream.model import AffectModel
+from edge_affect.stream.pipeline import Pipeline, PipelineSettings, run_stream
+from edge_affect.stream.sources import FileSource
 
 SPEECH = (
     ("en-us", "the weather was warm and the market was full of people this morning"),
@@ -201,13 +201,23 @@ def file_mode(model_path: Path, clip: Clip, work: Path) -> dict[str, Any]:
 
 def _child(model: Path, clip: Clip, work: Path, imports_only: bool) -> dict[str, Any]:
     seconds = min(clip.seconds, 3.0)
-    args = [sys.executable, "-m", "edge_affect.bench_child", str(model), str(clip.path),
-            str(seconds), str(work / "child.csv")]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "edge_affect.bench.child",
+        str(model),
+        str(clip.path),
+        str(seconds),
+        str(work / "child.csv"),
+    ]
     started = time.time()
     result = subprocess.run(
         [*args, "--imports-only"] if imports_only else args,
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     if result.returncode != 0:
         raise EdgeAffectError(f"the listen-equivalent process failed: {result.stderr.strip()}")
     payload: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
@@ -233,14 +243,14 @@ def listen_process(model: Path, clip: Clip, work: Path) -> dict[str, Any]:
 def opensmile_reference(clip: Clip) -> dict[str, Any] | None:
     """openSMILE eGeMAPSv02 low-level descriptors on the same audio (optional package)."""
     try:
-        opensmile = importlib.import_module("opensmile")
+        import opensmile  # noqa: PLC0415 - optional, research-only licence
     except ImportError:
         return None
     smile = opensmile.Smile(
         feature_set=opensmile.FeatureSet.eGeMAPSv02,
         feature_level=opensmile.FeatureLevel.LowLevelDescriptors,
     )
-    signal = clip.pcm.astype(np.float32) / 32768.0
+    signal = int16_to_float(clip.pcm)
     smile.process_signal(signal[:SAMPLE_RATE], SAMPLE_RATE)  # warm-up
     started = time.perf_counter()
     frames = smile.process_signal(signal, SAMPLE_RATE)
@@ -252,14 +262,37 @@ def opensmile_reference(clip: Clip) -> dict[str, Any] | None:
     }
 
 
-def torch_reference(clip: Clip) -> dict[str, Any] | None:
-    """The torch student (default size) stepped hop by hop on one CPU thread (host only)."""
+#: The torch reference runs in its own process, from the export package (host only).
+TORCH_REFERENCE_MODULE = "edge_affect_export.bench_torch"
+TORCH_TIMEOUT_S = 600.0
+
+
+def torch_reference(clip: Clip, work: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """The torch student (default size) stepped hop by hop on one CPU thread, in a child
+    process: ``python -m edge_affect_export.bench_torch HOPS.npy`` prints one JSON object.
+
+    Returns the figures, or ``None`` and why not (the child's last stderr line): torch or the
+    export package missing (the device install), or the child failing.
+    """
+    hops_path = work / "torch_hops.npy"
+    np.save(hops_path, clip.pcm.reshape(-1, HOP_SAMPLES))
+    command = [sys.executable, "-m", TORCH_REFERENCE_MODULE, str(hops_path)]
     try:
-        module = importlib.import_module("edge_affect_export.bench_torch")
-    except ImportError:
-        return None
-    result: dict[str, Any] = module.step_latency(clip.pcm.reshape(-1, HOP_SAMPLES))
-    return result
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=TORCH_TIMEOUT_S, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return None, f"{TORCH_REFERENCE_MODULE} ran longer than {TORCH_TIMEOUT_S:.0f} s"
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        return None, lines[-1] if lines else f"{TORCH_REFERENCE_MODULE}: exit {done.returncode}"
+    try:
+        result = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        return None, f"{TORCH_REFERENCE_MODULE} printed no JSON object"
+    if not isinstance(result, dict):
+        return None, f"{TORCH_REFERENCE_MODULE} printed no JSON object"
+    return result, None
 
 
 def machine() -> dict[str, Any]:
@@ -396,7 +429,9 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
             report["opensmile"] = opensmile_reference(clip)
             if report["opensmile"] is not None and options.process:
                 report["opensmile"]["process"] = opensmile_process(clip.path, clip.seconds)
-            report["torch"] = torch_reference(clip)
+            report["torch"], reason = torch_reference(clip, work)
+            if reason is not None:
+                report["torch_unavailable"] = reason
         report["targets"] = check_targets(report)
     return report
 

@@ -1,6 +1,6 @@
 """Score a predictions log against AVEC 2016 gold standards (``edge-affect evaluate``).
 
-CCC (:func:`edge_affect.metrics.ccc`, population moments) per dimension, over the frames
+CCC (:func:`edge_affect.scoring.metrics.ccc`, population moments) per dimension, over the frames
 both the log and the gold standard have on the 40 ms grid, and again over the speech hops
 only (the log's ``speech`` column).
 
@@ -22,15 +22,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from edge_affect.arrays import BoolArray, FloatArray
 from edge_affect.audio import HOP_S, LABEL_NAMES
 from edge_affect.errors import DataFormatError, EdgeAffectError, MissingDataError
 from edge_affect.formats.arff import read_gold_standard
-from edge_affect.metrics import ccc
-from edge_affect.sinks import LogTable
-from edge_affect.timegrid import GRID_TOLERANCE_S
-
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
+from edge_affect.formats.timegrid import GRID_TOLERANCE_S
+from edge_affect.logs.reader import LogTable
+from edge_affect.scoring.metrics import ccc
 
 GOLD_FOLDER = "ratings_gold_standard"
 GOLD_RELATION_PREFIX = "GOLDSTANDARD_"

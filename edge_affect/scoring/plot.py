@@ -14,14 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
+from edge_affect.arrays import BoolArray, FloatArray
 from edge_affect.audio import HOP_S, LABEL_NAMES
 from edge_affect.errors import EdgeAffectError, ToolMissingError
-from edge_affect.sinks import LogTable
-
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
+from edge_affect.logs.reader import LogTable
 
 INSTALL_HINT = "pip install 'edge-affect[plot]'"
 SUFFIXES = (".png", ".svg", ".pdf")
@@ -82,13 +79,26 @@ def _panel(
         ax.axvspan(start, end, color=SPEECH_COLOUR, linewidth=0, zorder=0)
     prediction: FloatArray = getattr(log, dimension)
     ax.axhline(0.0, color="0.6", linewidth=0.6, zorder=1)
-    ax.plot(log.times, prediction, color=PREDICTION_COLOURS[dimension], linewidth=1.3,
-            label="prediction", zorder=3)  # fmt: skip
+    ax.plot(
+        log.times,
+        prediction,
+        color=PREDICTION_COLOURS[dimension],
+        linewidth=1.3,
+        label="prediction",
+        zorder=3,
+    )
     shown = [prediction]
     if gold is not None:
         gold_times = np.arange(gold.shape[0]) * HOP_S
-        ax.plot(gold_times, gold, color="black", linestyle="--", linewidth=1.1,
-                label="gold standard", zorder=2)  # fmt: skip
+        ax.plot(
+            gold_times,
+            gold,
+            color="black",
+            linestyle="--",
+            linewidth=1.1,
+            label="gold standard",
+            zorder=2,
+        )
         shown.append(gold)
     ax.set_ylim(*_y_limits(*shown))
     ax.set_ylabel(dimension)
@@ -139,5 +149,6 @@ def _legend(figure: Any, ax: Any, speech: bool) -> None:
     if speech:
         handles.append(Patch(color=SPEECH_COLOUR, label="speech (VAD)"))
         labels.append("speech (VAD)")
-    figure.legend(handles, labels, loc="outside lower center", ncols=len(handles), fontsize=9,
-                  frameon=False)  # fmt: skip
+    figure.legend(
+        handles, labels, loc="outside lower center", ncols=len(handles), fontsize=9, frameon=False
+    )

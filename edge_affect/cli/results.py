@@ -1,4 +1,4 @@
-"""``edge-affect demo`` and ``edge-affect plot``.
+"""The results commands: ``evaluate``, ``demo`` and ``plot``.
 
 ``demo`` streams the bundled clip (an excerpt of a held-out synthetic test session, see
 ``edge_affect/demo/demo.json``) through the real pipeline — ``FileSource`` paced in real time
@@ -9,24 +9,24 @@ log against the clip's gold standard and plots it. Every run writes new files
 as is. Without matplotlib it still
 runs and says how to get the plot. Offline: the model and the clip ship with the package.
 
-``plot`` draws any prediction log, with gold standards when given.
+``evaluate`` scores any prediction log against a gold standard; ``plot`` draws one, with gold
+standards when given.
 
-Both are thin wrappers; the runtime, the evaluation and matplotlib load inside the commands,
+All are thin wrappers; the runtime, the evaluation and matplotlib load inside the commands,
 so ``edge-affect --help`` stays light.
 """
 
 from __future__ import annotations
 
-import importlib
+import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from types import ModuleType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from edge_affect.cli_runtime import (
+from edge_affect.cli.common import (
     LslOption,
     OscOption,
     OscPrefixOption,
@@ -36,21 +36,19 @@ from edge_affect.cli_runtime import (
 )
 from edge_affect.errors import EdgeAffectError, MissingDataError, ToolMissingError
 from edge_affect.live import DEFAULT_OSC_PREFIX
-from edge_affect.paths import check_distinct
+from edge_affect.paths import DEMO_AUDIO, DEMO_GOLD, check_distinct
 
-DEMO_DIR = Path(__file__).resolve().parent / "demo"
-DEMO_AUDIO = DEMO_DIR / "demo.ogg"
-DEMO_GOLD = (DEMO_DIR / "arousal.arff", DEMO_DIR / "valence.arff")
+if TYPE_CHECKING:
+    from edge_affect.arrays import FloatArray
+    from edge_affect.logs.reader import LogTable
+
 DEFAULT_OUT = Path("edge-affect-demo")
 
 
 def register(app: typer.Typer) -> None:
+    app.command()(evaluate)
     app.command()(demo)
     app.command()(plot)
-
-
-def _module(name: str) -> ModuleType:
-    return importlib.import_module(f"edge_affect.{name}")
 
 
 def _demo_files() -> None:
@@ -93,14 +91,50 @@ def _scores(result: dict[str, Any]) -> dict[str, float | None]:
     return {name: row["ccc"] for name, row in result["dimensions"].items()}
 
 
-def _draw(log: Any, gold: Any, scores: dict[str, float | None], out: Path, title: str) -> bool:
+def _draw(
+    log: LogTable,
+    gold: dict[str, FloatArray],
+    scores: dict[str, float | None],
+    out: Path,
+    title: str,
+) -> bool:
     """Plot if matplotlib is there; else say how to get it. True when a plot was written."""
+    from edge_affect.scoring.plot import plot_log  # noqa: PLC0415 - matplotlib loads here
+
     try:
-        _module("plot").plot_log(log, out, gold=gold, scores=scores, title=title)
+        plot_log(log, out, gold=gold, scores=scores, title=title)
     except ToolMissingError as error:
         typer.echo(f"plot: skipped ({error})")
         return False
     return True
+
+
+def evaluate(
+    pred: Annotated[Path, typer.Argument(help="A prediction log (csv, jsonl or arff).")],
+    gold: Annotated[
+        list[Path],
+        typer.Argument(help="Gold-standard ARFF file(s), or a corpus folder with --session."),
+    ],
+    session: Annotated[
+        str | None, typer.Option(help="Session name when GOLD is a corpus folder.")
+    ] = None,
+    delay_search: Annotated[
+        float, typer.Option("--delay-search", help="Also search annotation delays up to S s.")
+    ] = 0.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """CCC per dimension between a prediction log and the gold standard."""
+    from edge_affect.logs.reader import read_log  # noqa: PLC0415
+    from edge_affect.scoring import evaluate as ev  # noqa: PLC0415
+
+    if len(gold) == 1 and gold[0].is_dir():
+        if session is None:
+            raise EdgeAffectError(f"{gold[0]} is a folder: name the session with --session")
+        reference = ev.load_corpus_gold(gold[0], session)
+    else:
+        reference = ev.load_gold(gold)
+    result = ev.evaluate(read_log(pred), reference, delay_search)
+    typer.echo(json.dumps(result, indent=2) if as_json else ev.format_evaluation(result))
 
 
 def demo(
@@ -120,31 +154,35 @@ def demo(
     serve: ServeOption = None,
 ) -> None:
     """Stream the bundled demo clip live, log it, score it against its gold standard, plot it."""
+    from edge_affect.logs.reader import read_log  # noqa: PLC0415 - onnxruntime loads here
+    from edge_affect.runtime import inputs, session  # noqa: PLC0415
+    from edge_affect.runtime import options as run_options  # noqa: PLC0415
+    from edge_affect.scoring import evaluate as ev  # noqa: PLC0415
+
     _demo_files()
-    rt, ev, sinks = _module("runtime"), _module("evaluate"), _module("sinks")
     live = live_options(lsl, osc, osc_prefix, serve)
-    options = rt.RunOptions(model=model, quiet=quiet, live=live)
-    loaded = rt.load_model(options)
+    options = run_options.RunOptions(model=model, quiet=quiet, live=live)
+    loaded = session.load_model(options)
     gold = ev.load_gold(DEMO_GOLD)  # before the run: a broken install fails early
-    source = rt.open_file_source(DEMO_AUDIO, not fast)
+    source = inputs.open_file_source(DEMO_AUDIO, not fast)
     log_path = fresh_log_path(out)  # claimed (created empty): the sink then owns it
     pace = "as fast as possible" if fast else "in real time (--fast skips the wait)"
     typer.echo(f"demo: {source.description} through {loaded.path.name}, {pace}")
     try:
-        summary, _ = rt.stream_to_log(
+        summary, _ = session.stream_to_log(
             source,
             loaded,
-            rt.LogOptions(log_path, "csv", overwrite=True),
+            run_options.LogOptions(log_path, "csv", overwrite=True),
             options,
             announce=say,
         )
-    except rt.RunError as error:
-        for line in rt.summary_lines(error.summary, error.paths, "demo"):
+    except session.RunError as error:
+        for line in session.summary_lines(error.summary, error.paths, "demo"):
             typer.echo(line)
         raise
-    for line in rt.summary_lines(summary, [], "demo"):  # the files are listed at the end
+    for line in session.summary_lines(summary, [], "demo"):  # the files are listed at the end
         typer.echo(line)
-    table = sinks.read_log(log_path)
+    table = read_log(log_path)
     result = ev.evaluate(table, gold)
     typer.echo("")
     typer.echo(ev.format_evaluation(result))
@@ -168,12 +206,15 @@ def plot(
     ] = None,
 ) -> None:
     """Arousal and valence over time, speech shaded, the gold standard overlaid."""
-    ev, sinks, plotting = _module("evaluate"), _module("sinks"), _module("plot")
+    from edge_affect.logs.reader import read_log  # noqa: PLC0415
+    from edge_affect.scoring import evaluate as ev  # noqa: PLC0415
+    from edge_affect.scoring import plot as plotting  # noqa: PLC0415 - matplotlib loads here
+
     target = out or log.with_suffix(".png")
     inputs = {"the log": log, **{f"--gold {p.name}": p for p in gold or []}}
     check_distinct(inputs, {"--out": target})  # a figure never replaces its own data
     plotting.matplotlib_figure()  # a missing extra fails before any reading
-    table = sinks.read_log(log)
+    table = read_log(log)
     reference = ev.load_gold(gold) if gold else None
     scores = _scores(ev.evaluate(table, reference)) if reference else None
     plotting.plot_log(table, target, gold=reference, scores=scores)

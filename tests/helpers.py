@@ -1,0 +1,53 @@
+"""Helpers the tests share (``conftest.py`` holds the fixtures only).
+
+Runtime-only: ``tests/runtime/`` runs in a device install without torch, onnx or the host
+packages, so nothing here imports them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import NoReturn
+
+import numpy as np
+import pytest
+import soundfile
+import soxr
+
+from edge_affect.arrays import Float32Array
+from edge_affect.audio import SAMPLE_RATE
+
+IN_CI = bool(os.environ.get("CI"))
+
+#: Committed by ``python -m tests.make_models``; ``tests/test_export.py`` checks they are current.
+TEST_MODELS = Path(__file__).parent / "models"
+
+
+def unavailable(reason: str) -> NoReturn:
+    """A system dependency is missing: skip on a developer machine; fail in CI, where
+    ``.ci/run`` installs it, so a missing one is a broken set-up, not a reason to skip."""
+    if IN_CI:
+        pytest.fail(f"{reason}; CI installs it, so this is a broken set-up", pytrace=False)
+    pytest.skip(reason)
+
+
+def require(available: bool, reason: str) -> None:
+    if not available:
+        unavailable(reason)
+
+
+def require_program(name: str, install_hint: str) -> None:
+    require(shutil.which(name) is not None, f"{name} is not installed ({install_hint})")
+
+
+def read_speech(path: Path) -> Float32Array:
+    """A WAV file as mono float32 at 16 kHz: libsndfile's float conversion, the channels
+    averaged, soxr's high-quality resampler (what the training code reads, too)."""
+    data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+    if int(rate) == SAMPLE_RATE:
+        return np.asarray(mono, dtype=np.float32)
+    resampled = soxr.resample(mono, int(rate), SAMPLE_RATE, quality="HQ")
+    return np.asarray(resampled, dtype=np.float32)
