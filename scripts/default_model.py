@@ -65,28 +65,54 @@ def _stream_file(model: AffectModel, audio: Path) -> list[Reading]:
     return collect.readings
 
 
+def session_engines(corpus: Path) -> dict[str, str]:
+    """Session -> the synthesis engine that spoke it (a synthetic corpus's synth.json);
+    empty for other corpora."""
+    manifest = corpus / "synth.json"
+    if not manifest.is_file():
+        return {}
+    sessions = json.loads(manifest.read_text())["sessions"]
+    return {s["name"]: s["voice"].get("engine", "espeak-ng") for s in sessions}
+
+
+def _ccc_table(
+    preds: dict[str, list[np.ndarray]], golds: dict[str, list[np.ndarray]]
+) -> dict[str, Any]:
+    table: dict[str, Any] = {
+        d: round(ccc(np.concatenate(preds[d]), np.concatenate(golds[d])), 4) for d in LABEL_NAMES
+    }
+    table["sessions"] = len(preds["arousal"])
+    table["frames"] = int(sum(p.shape[0] for p in preds["arousal"]))
+    return table
+
+
 def score_model(corpus: Path, path: Path) -> dict[str, Any]:
+    """CCC per partition over its concatenated sessions; with several synthesis engines,
+    also per engine (``by_engine``)."""
     model = AffectModel(path, threads=1)
     out: dict[str, Any] = {"file": path.name, "bytes": path.stat().st_size}
     latencies: list[float] = []
+    engines = session_engines(corpus)
     for split in SPLITS:
-        preds: dict[str, list[np.ndarray]] = {d: [] for d in LABEL_NAMES}
-        golds: dict[str, list[np.ndarray]] = {d: [] for d in LABEL_NAMES}
+        preds: dict[str, dict[str, list[np.ndarray]]] = {}
+        golds: dict[str, dict[str, list[np.ndarray]]] = {}
         sessions = _sessions(corpus, split)
         for session in sessions:
             readings = _stream_file(model, corpus / "recordings_audio" / f"{session}.wav")
             latencies += [r.latency_s for r in readings]
             gold = load_corpus_gold(corpus, session)
             n = min(len(readings), *(g.shape[0] for g in gold.values()))
-            for d in LABEL_NAMES:
-                preds[d].append(np.asarray([getattr(r, d) for r in readings[:n]]))
-                golds[d].append(gold[d][:n])
-        out[split] = {
-            d: round(ccc(np.concatenate(preds[d]), np.concatenate(golds[d])), 4)
-            for d in LABEL_NAMES
-        }
-        out[split]["sessions"] = len(sessions)
-        out[split]["frames"] = int(sum(p.shape[0] for p in preds["arousal"]))
+            groups = ["all", *([engines[session]] if session in engines else [])]
+            for group in groups:
+                p = preds.setdefault(group, {d: [] for d in LABEL_NAMES})
+                g = golds.setdefault(group, {d: [] for d in LABEL_NAMES})
+                for d in LABEL_NAMES:
+                    p[d].append(np.asarray([getattr(r, d) for r in readings[:n]]))
+                    g[d].append(gold[d][:n])
+        out[split] = _ccc_table(preds["all"], golds["all"])
+        by_engine = {e: _ccc_table(preds[e], golds[e]) for e in sorted(preds) if e != "all"}
+        if len(by_engine) > 1:
+            out[split]["by_engine"] = by_engine
     us = np.asarray(latencies) * 1e6
     out["pipeline_latency_us"] = {
         "p50": round(float(np.percentile(us, 50)), 1),
