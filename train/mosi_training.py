@@ -12,10 +12,8 @@ masked MSE between the decoded ``z`` and the teacher's standardised features; al
 
 from __future__ import annotations
 
-import copy
 import json
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 from edge_affect.errors import DataFormatError, EdgeAffectError
 from edge_affect_train.checkpoint import load_checkpoint, save_checkpoint
 from edge_affect_train.data.mosi import SPLITS, MosiSource, Segment, on_grid, resolve
+from edge_affect_train.loop import autocast, early_stopping, to_device, train_epoch
 from edge_affect_train.losses import alignment_loss
 from edge_affect_train.mosi_metrics import sentiment_metrics
 from edge_affect_train.mosi_models import FeatureStudent, SegmentModelConfig, SegmentTeacher
@@ -210,25 +209,15 @@ class SegmentFit:
     wall_s: float = 0.0
 
 
-def _autocast(device: torch.device) -> Any:
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
-
-
-def _to(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-
-
 @torch.no_grad()
 def predict(task: nn.Module, examples: list[Example], device: torch.device) -> np.ndarray:
     """Sentiment per example, in order."""
     was_training = task.training
     task.eval()
     out = []
-    with _autocast(device):
+    with autocast(device):
         for start in range(0, len(examples), _EVAL_BATCH):
-            batch = _to(collate(examples[start : start + _EVAL_BATCH]), device)
+            batch = to_device(collate(examples[start : start + _EVAL_BATCH]), device)
             out.append(task.predict(batch).float().cpu().numpy())  # type: ignore[operator]
     task.train(was_training)
     return np.concatenate(out)
@@ -240,25 +229,9 @@ def evaluate(task: nn.Module, examples: list[Example], device: torch.device) -> 
     return {k: round(v, 6) for k, v in scores.items()}
 
 
-def _train_epoch(
-    task: nn.Module,
-    loader: DataLoader[Example],
-    optimizer: torch.optim.Optimizer,
-    config: TrainConfig,
-    device: torch.device,
-) -> float:
-    task.train()
-    losses = []
-    for batch in loader:
-        with _autocast(device):
-            out = task(_to(batch, device))
-        optimizer.zero_grad(set_to_none=True)
-        out["loss"].backward()
-        if config.grad_clip > 0:
-            nn.utils.clip_grad_norm_(task.parameters(), config.grad_clip)
-        optimizer.step()
-        losses.append(float(out["loss"].detach()))
-    return float(np.mean(losses))
+def _segment_losses(model: nn.Module, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+    losses: dict[str, Tensor] = model(batch)
+    return losses
 
 
 def _log(run_dir: Path | None, record: dict[str, Any], quiet: bool) -> None:
@@ -298,12 +271,10 @@ def fit_segments(
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
     if run_dir is not None and (run_dir / "metrics.jsonl").exists():
         (run_dir / "metrics.jsonl").unlink()
-    best = SegmentFit(best_epoch=-1, valid={"mae": float("inf")})
-    best_state: dict[str, Tensor] = {}
-    started = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
+
+    def run_epoch(epoch: int) -> tuple[dict[str, Any], dict[str, float], float]:
         t0 = time.perf_counter()
-        train_loss = _train_epoch(task, loader, optimizer, config, device)
+        train_loss = train_epoch(task, loader, optimizer, config.grad_clip, device, _segment_losses)
         scores = evaluate(task, valid, device)
         record = {
             "epoch": epoch,
@@ -311,18 +282,19 @@ def fit_segments(
             **{f"valid_{k}": v for k, v in scores.items()},
             "epoch_s": round(time.perf_counter() - t0, 3),
         }
-        best.history.append(record)
-        _log(run_dir, record, config.quiet)
-        if scores["mae"] < best.valid["mae"]:
-            best.best_epoch, best.valid = epoch, scores
-            best_state = copy.deepcopy(task.state_dict())
-        elif epoch - best.best_epoch >= config.patience:
-            break
-    if not best_state:
-        raise EdgeAffectError("training diverged: the valid MAE was never a finite number")
-    task.load_state_dict(best_state)
-    best.wall_s = time.perf_counter() - started
-    return best
+        return record, scores, -scores["mae"]
+
+    started = time.perf_counter()
+    stopped = early_stopping(
+        task,
+        config.epochs,
+        config.patience,
+        run_epoch,
+        lambda record: _log(run_dir, record, config.quiet),
+        "training diverged: the valid MAE was never a finite number",
+    )
+    wall_s = time.perf_counter() - started
+    return SegmentFit(stopped.best_epoch, stopped.best_scores, stopped.history, wall_s)
 
 
 # ---------------------------------------------------------------------- runs
