@@ -183,9 +183,13 @@ def _trace_window(student: AudioStudent) -> onnx.ModelProto:
 def _git(*args: str) -> str | None:
     try:
         result = subprocess.run(
-            ["git", *args], cwd=Path(__file__).resolve().parent,
-            capture_output=True, text=True, timeout=10, check=False,
-        )  # fmt: skip
+            ["git", *args],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
     except OSError:
         return None
     return result.stdout.strip() if result.returncode == 0 else None

@@ -385,9 +385,11 @@ def format_description(d: dict[str, Any]) -> str:
     audio = d["audio"]
     lines += _section(
         "audio",
-        [("sample rate (Hz)", ", ".join(map(str, audio["sample_rates_hz"]))),
-         ("channels", ", ".join(map(str, audio["channels"])))],
-    )  # fmt: skip
+        [
+            ("sample rate (Hz)", ", ".join(map(str, audio["sample_rates_hz"]))),
+            ("channels", ", ".join(map(str, audio["channels"]))),
+        ],
+    )
     lines += _section(
         "modalities", [(m, f"{v['dimension']}-d") for m, v in d["modalities"].items()]
     )
