@@ -9,9 +9,11 @@ functions. On return the task holds the weights of its best epoch.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +27,22 @@ Losses = Callable[[nn.Module, Batch], dict[str, Tensor]]
 """The model's losses on a batch (already on the device): a dict with a ``"loss"`` entry."""
 Epoch = Callable[[int], tuple[dict[str, Any], dict[str, float], float]]
 """Trains and evaluates one epoch: its log record, its scores, and the score to maximise."""
+
+
+class MetricsFile:
+    """``RUN/metrics.jsonl``, one JSON line per epoch, started empty; nothing without a run
+    folder (or on a DDP rank other than 0)."""
+
+    def __init__(self, run_dir: Path | None) -> None:
+        self.path = run_dir / "metrics.jsonl" if run_dir is not None else None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text("")
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self.path is not None:
+            with self.path.open("a") as handle:
+                handle.write(json.dumps(record) + "\n")
 
 
 def autocast(device: torch.device) -> Any:

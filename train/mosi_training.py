@@ -12,11 +12,10 @@ masked MSE between the decoded ``z`` and the teacher's standardised features; al
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -24,14 +23,23 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from edge_affect.errors import DataFormatError, EdgeAffectError
-from edge_affect_train.checkpoint import load_checkpoint, save_checkpoint
+from edge_affect_train import checkpoint
+from edge_affect_train.checkpoint import load_checkpoint
 from edge_affect_train.data.mosi import SPLITS, MosiSource, Segment, on_grid, resolve
-from edge_affect_train.loop import autocast, early_stopping, to_device, train_epoch
+from edge_affect_train.loop import (
+    MetricsFile,
+    autocast,
+    early_stopping,
+    to_device,
+    train_epoch,
+)
 from edge_affect_train.losses import alignment_loss
 from edge_affect_train.mosi_metrics import sentiment_metrics
 from edge_affect_train.mosi_models import FeatureStudent, SegmentModelConfig, SegmentTeacher
 from edge_affect_train.trainer import TrainConfig, resolve_device
 from edge_affect_train.transfer import Decoder, TransferConfig
+
+M = TypeVar("M", SegmentTeacher, FeatureStudent)
 
 TEACHER_KIND = "mosi-teacher"
 STUDENT_KIND = "mosi-student"
@@ -234,11 +242,8 @@ def _segment_losses(model: nn.Module, batch: dict[str, Tensor]) -> dict[str, Ten
     return losses
 
 
-def _log(run_dir: Path | None, record: dict[str, Any], quiet: bool) -> None:
-    if run_dir is not None:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        with (run_dir / "metrics.jsonl").open("a") as handle:
-            handle.write(json.dumps(record) + "\n")
+def _log(metrics: MetricsFile, record: dict[str, Any], quiet: bool) -> None:
+    metrics.write(record)
     if not quiet:
         print(
             f"epoch {record['epoch']:3d}  loss {record['train_loss']:.4f}  valid MAE "
@@ -269,8 +274,7 @@ def fit_segments(
     )
     trainable = [p for p in task.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
-    if run_dir is not None and (run_dir / "metrics.jsonl").exists():
-        (run_dir / "metrics.jsonl").unlink()
+    metrics = MetricsFile(run_dir)
 
     def run_epoch(epoch: int) -> tuple[dict[str, Any], dict[str, float], float]:
         t0 = time.perf_counter()
@@ -290,7 +294,7 @@ def fit_segments(
         config.epochs,
         config.patience,
         run_epoch,
-        lambda record: _log(run_dir, record, config.quiet),
+        lambda record: _log(metrics, record, config.quiet),
         "training diverged: the valid MAE was never a finite number",
     )
     wall_s = time.perf_counter() - started
@@ -315,22 +319,20 @@ def save_run(
 ) -> Path:
     """``checkpoint.pt`` (rebuilds the model alone) and ``summary.json`` in ``run_dir``."""
     metrics = {"best_epoch": fit.best_epoch, "scores": scores, "wall_s": round(fit.wall_s, 2)}
-    path = run_dir / "checkpoint.pt"
     payload = {"kind": kind, "model_config": config.to_dict(), "state_dict": model.state_dict()}
-    save_checkpoint(path, {**payload, **extra, "metrics": metrics})
-    (run_dir / "summary.json").write_text(json.dumps({"kind": kind, **metrics}, indent=2) + "\n")
-    return path
+    return checkpoint.save_run(run_dir, {**payload, **extra}, metrics)
+
+
+def _rebuild(path: Path, kind: str, model_type: type[M]) -> M:
+    saved = load_checkpoint(path, kind=kind)
+    model = model_type(SegmentModelConfig.from_dict(saved["model_config"]))
+    model.load_state_dict(saved["state_dict"])
+    return model.eval()
 
 
 def build_teacher(path: Path) -> SegmentTeacher:
-    checkpoint = load_checkpoint(path, kind=TEACHER_KIND)
-    teacher = SegmentTeacher(SegmentModelConfig.from_dict(checkpoint["model_config"]))
-    teacher.load_state_dict(checkpoint["state_dict"])
-    return teacher.eval()
+    return _rebuild(path, TEACHER_KIND, SegmentTeacher)
 
 
 def build_student(path: Path) -> FeatureStudent:
-    checkpoint = load_checkpoint(path, kind=STUDENT_KIND)
-    student = FeatureStudent(SegmentModelConfig.from_dict(checkpoint["model_config"]))
-    student.load_state_dict(checkpoint["state_dict"])
-    return student.eval()
+    return _rebuild(path, STUDENT_KIND, FeatureStudent)

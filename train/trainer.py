@@ -8,7 +8,6 @@ many (``torchrun``: DDP with a ``DistributedSampler``; rank 0 logs and checkpoin
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -29,7 +28,7 @@ from edge_affect.audio import LABEL_RATE_HZ
 from edge_affect.errors import EdgeAffectError
 from edge_affect.metrics import ccc_per_dimension
 from edge_affect_train.data.tensors import ChunkDataset, SessionData
-from edge_affect_train.loop import autocast, early_stopping, train_epoch
+from edge_affect_train.loop import MetricsFile, autocast, early_stopping, train_epoch
 
 
 @dataclass(frozen=True)
@@ -137,16 +136,11 @@ def predict_sessions(
 
 class _Logger:
     def __init__(self, run_dir: Path | None, runtime: Runtime, quiet: bool) -> None:
-        self.path = run_dir / "metrics.jsonl" if run_dir is not None and runtime.main else None
+        self.file = MetricsFile(run_dir if runtime.main else None)
         self.quiet = quiet or not runtime.main
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text("")
 
     def log(self, record: dict[str, Any]) -> None:
-        if self.path is not None:
-            with self.path.open("a") as handle:
-                handle.write(json.dumps(record) + "\n")
+        self.file.write(record)
         if not self.quiet:
             dev = "  ".join(
                 f"{k[8:]} {v:+.3f}" for k, v in record.items() if k.startswith("dev_ccc_")
