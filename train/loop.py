@@ -56,6 +56,12 @@ def to_device(batch: Batch, device: torch.device) -> Batch:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
+def adamw(task: nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW over the parameters that train (a frozen teacher's are left out)."""
+    trainable = [p for p in task.parameters() if p.requires_grad]
+    return torch.optim.AdamW(trainable, lr=lr, weight_decay=weight_decay)
+
+
 def train_epoch(
     model: nn.Module,
     batches: Iterable[Batch],

@@ -28,6 +28,7 @@ from edge_affect_train.checkpoint import load_checkpoint
 from edge_affect_train.data.mosi import SPLITS, MosiSource, Segment, on_grid, resolve
 from edge_affect_train.loop import (
     MetricsFile,
+    adamw,
     autocast,
     early_stopping,
     to_device,
@@ -37,7 +38,7 @@ from edge_affect_train.losses import alignment_loss
 from edge_affect_train.mosi_metrics import sentiment_metrics
 from edge_affect_train.mosi_models import FeatureStudent, SegmentModelConfig, SegmentTeacher
 from edge_affect_train.trainer import TrainConfig, resolve_device
-from edge_affect_train.transfer import Decoder, TransferConfig
+from edge_affect_train.transfer import TransferConfig, translation_decoder
 
 M = TypeVar("M", SegmentTeacher, FeatureStudent)
 
@@ -163,17 +164,7 @@ class SegmentStudentTask(nn.Module):
     ) -> None:
         super().__init__()
         self.student, self.teacher, self.config = student, teacher, config
-        if (config.uses_translation or config.uses_alignment) and teacher is None:
-            raise EdgeAffectError(f"method {config.method!r} needs a teacher")
-        self.decoder: Decoder | None = None
-        if teacher is not None:
-            teacher.requires_grad_(False)
-            if config.uses_alignment and teacher.latent_dim != student.config.z_dim:
-                raise EdgeAffectError(
-                    f"student z_dim {student.config.z_dim} != teacher latent {teacher.latent_dim}"
-                )
-            if config.uses_translation:
-                self.decoder = Decoder(student.config.z_dim, teacher.config.input_dim)
+        self.decoder = translation_decoder(config, teacher, student.config.z_dim, "a teacher")
 
     def train(self, mode: bool = True) -> SegmentStudentTask:
         super().train(mode)
@@ -272,8 +263,7 @@ def fit_segments(
         generator=torch.Generator().manual_seed(config.seed),
         collate_fn=collate,
     )
-    trainable = [p for p in task.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = adamw(task, config.lr, config.weight_decay)
     metrics = MetricsFile(run_dir)
 
     def run_epoch(epoch: int) -> tuple[dict[str, Any], dict[str, float], float]:

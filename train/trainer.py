@@ -28,7 +28,7 @@ from edge_affect.audio import LABEL_RATE_HZ
 from edge_affect.errors import EdgeAffectError
 from edge_affect.metrics import ccc_per_dimension
 from edge_affect_train.data.tensors import ChunkDataset, SessionData
-from edge_affect_train.loop import MetricsFile, autocast, early_stopping, train_epoch
+from edge_affect_train.loop import MetricsFile, adamw, autocast, early_stopping, train_epoch
 
 
 @dataclass(frozen=True)
@@ -231,8 +231,7 @@ def fit(
         )
     dataset = ChunkDataset(train_sessions, round(config.chunk_s * LABEL_RATE_HZ), config.seed)
     loader, sampler = _loader(dataset, config, runtime)
-    trainable = [p for p in task.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = adamw(task, config.lr, config.weight_decay)
     logger = _Logger(run_dir, runtime, config.quiet)
     epoch_audio_h = dataset.n_chunks * dataset.chunk_frames / LABEL_RATE_HZ / 3600
 
