@@ -156,10 +156,31 @@ def data_describe(
         typer.echo(format_any(description))
 
 
-def _train_args(**options: Any) -> dict[str, Any]:
-    """TrainConfig fields from CLI options (``label_delay`` -> ``label_delay_s``)."""
-    options["label_delay_s"] = options.pop("label_delay")
-    return options
+def _train_args(
+    epochs: int,
+    batch_size: int,
+    chunk_s: float,
+    lr: float,
+    patience: int,
+    seed: int,
+    device: str,
+    quiet: bool,
+    label_delay: float,
+    postprocess: bool,
+) -> dict[str, Any]:
+    """TrainConfig fields from the options teacher and student share."""
+    return {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "chunk_s": chunk_s,
+        "lr": lr,
+        "patience": patience,
+        "seed": seed,
+        "device": device,
+        "quiet": quiet,
+        "label_delay_s": label_delay,
+        "postprocess": postprocess,
+    }
 
 
 @reports_errors
@@ -189,16 +210,7 @@ def train_teacher(
         from edge_affect_train import commands  # noqa: PLC0415 - host-only (torch)
 
     args = _train_args(
-        epochs=epochs,
-        batch_size=batch_size,
-        chunk_s=chunk_s,
-        lr=lr,
-        patience=patience,
-        seed=seed,
-        device=device,
-        quiet=quiet,
-        label_delay=label_delay,
-        postprocess=postprocess,
+        epochs, batch_size, chunk_s, lr, patience, seed, device, quiet, label_delay, postprocess
     )
     typer.echo(commands.teacher(data, tuple(modality), out, encoder, hidden, args))
 
@@ -239,16 +251,7 @@ def train_student(
         from edge_affect_train import commands  # noqa: PLC0415 - host-only (torch)
 
     args = _train_args(
-        epochs=epochs,
-        batch_size=batch_size,
-        chunk_s=chunk_s,
-        lr=lr,
-        patience=patience,
-        seed=seed,
-        device=device,
-        quiet=quiet,
-        label_delay=label_delay,
-        postprocess=postprocess,
+        epochs, batch_size, chunk_s, lr, patience, seed, device, quiet, label_delay, postprocess
     )
     weights = (translation_weight, alignment_weight)
     typer.echo(
