@@ -1,4 +1,7 @@
-"""The training loop shared by teacher and student: devices, DDP, early stopping, logging.
+"""AVEC training of teacher and student: devices, DDP, chunk batches, dev CCC, logging.
+
+The epoch and early-stopping loop itself is :mod:`edge_affect_train.loop`, shared with the
+CMU-MOSI trainer.
 
 A *task* is an ``nn.Module`` whose ``forward(mel, labels, features)`` returns a dict of
 losses with a ``"loss"`` entry, and whose ``predict(mel, features)`` returns ``(B, frames, 2)``
