@@ -43,6 +43,18 @@ def _value(name: str, elem_type: int, dims: list[int | str]) -> onnx.ValueInfoPr
     return info
 
 
+def _set_io(
+    graph: onnx.GraphProto,
+    inputs: list[onnx.ValueInfoProto],
+    outputs: list[onnx.ValueInfoProto],
+) -> None:
+    """Give ``graph`` these inputs and outputs, in this order (its own, reordered)."""
+    del graph.input[:]
+    graph.input.extend(inputs)
+    del graph.output[:]
+    graph.output.extend(outputs)
+
+
 def _dims(value: onnx.ValueInfoProto) -> list[int]:
     return [d.dim_value for d in value.type.tensor_type.shape.dim]
 
@@ -61,12 +73,7 @@ def chunk_graph(hop_model: onnx.ModelProto) -> onnx.ModelProto:
     renames = {v.name: BODY_PREFIX + v.name for v in [*hop.input, *hop.output]}
     _rename_io(body, renames)
     # Scan's body: the carried states first, then the scanned hop; outputs likewise
-    inputs = [*body.input[1:], body.input[0]]
-    outputs = [*body.output[1:], body.output[0]]
-    del body.input[:]
-    body.input.extend(inputs)
-    del body.output[:]
-    body.output.extend(outputs)
+    _set_io(body, [*body.input[1:], body.input[0]], [*body.output[1:], body.output[0]])
     nodes = [
         helper.make_node("Reshape", [pcm.name, "chunk/hop_shape"], ["chunk/hops"], "chunk/split"),
         helper.make_node(
@@ -121,11 +128,7 @@ def unchunk(model: onnx.ModelProto) -> onnx.ModelProto:
     body.CopyFrom(hop_graph(model))
     renames = {v.name: v.name.removeprefix(BODY_PREFIX) for v in [*body.input, *body.output]}
     _rename_io(body, renames)
-    inputs = [body.input[-1], *body.input[:-1]]  # the hop's PCM first, then the states
-    outputs = [body.output[-1], *body.output[:-1]]
-    del body.input[:]
-    body.input.extend(inputs)
-    del body.output[:]
-    body.output.extend(outputs)
+    # the hop's PCM first, then the states; outputs likewise
+    _set_io(body, [body.input[-1], *body.input[:-1]], [body.output[-1], *body.output[:-1]])
     single.graph.CopyFrom(body)
     return single

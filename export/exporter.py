@@ -114,17 +114,31 @@ def _quiet() -> contextlib.ExitStack:
 def _trace_stream(student: AudioStudent) -> onnx.ModelProto:
     tail, h = student.initial_state(1)
     pcm = torch.zeros(1, HOP_SAMPLES, dtype=torch.int16)
+    inputs = ["pcm", *(s[0] for s in STATE_NAMES)]
+    outputs = ["affect", *(s[1] for s in STATE_NAMES)]
     with _quiet():
-        program = torch.onnx.export(
-            StreamGraph(student).eval(),
-            (pcm, tail, h),
-            dynamo=True,
-            external_data=False,
-            opset_version=OPSET,
-            verbose=False,
-            input_names=["pcm", *(s[0] for s in STATE_NAMES)],
-            output_names=["affect", *(s[1] for s in STATE_NAMES)],
-        )
+        return _dynamo_export(StreamGraph(student).eval(), (pcm, tail, h), inputs, outputs)
+
+
+def _dynamo_export(
+    graph: torch.nn.Module,
+    example: tuple[torch.Tensor, ...],
+    inputs: list[str],
+    outputs: list[str],
+    dynamic_shapes: dict[str, Any] | None = None,
+) -> onnx.ModelProto:
+    """``graph`` traced by the dynamo exporter (opset :data:`OPSET`, weights inside)."""
+    program = torch.onnx.export(
+        graph,
+        example,
+        dynamo=True,
+        external_data=False,
+        opset_version=OPSET,
+        verbose=False,
+        dynamic_shapes=dynamic_shapes,
+        input_names=inputs,
+        output_names=outputs,
+    )
     assert program is not None
     model: onnx.ModelProto = program.model_proto
     return model
@@ -139,20 +153,8 @@ def _trace_window(student: AudioStudent) -> onnx.ModelProto:
     with _quiet():
         if student.encoder.gru is None:
             hops = torch.export.Dim("hops", min=1, max=100_000)
-            program = torch.onnx.export(
-                graph,
-                example,
-                dynamo=True,
-                external_data=False,
-                opset_version=OPSET,
-                verbose=False,
-                dynamic_shapes={"pcm": {1: HOP_SAMPLES * hops}},
-                input_names=inputs,
-                output_names=outputs,
-            )
-            assert program is not None
-            traced: onnx.ModelProto = program.model_proto
-            return traced
+            dynamic = {"pcm": {1: HOP_SAMPLES * hops}}
+            return _dynamo_export(graph, example, inputs, outputs, dynamic)
         buffer = io.BytesIO()
         torch.onnx.export(
             graph,
@@ -183,9 +185,13 @@ def _trace_window(student: AudioStudent) -> onnx.ModelProto:
 def _git(*args: str) -> str | None:
     try:
         result = subprocess.run(
-            ["git", *args], cwd=Path(__file__).resolve().parent,
-            capture_output=True, text=True, timeout=10, check=False,
-        )  # fmt: skip
+            ["git", *args],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
     except OSError:
         return None
     return result.stdout.strip() if result.returncode == 0 else None

@@ -5,8 +5,9 @@ Both wrap a trained :class:`~edge_affect_train.models.AudioStudent` without chan
 * :class:`StreamGraph` — one 640-sample int16 hop plus the explicit state (PCM tail of the
   frontend, recurrent state) in, ``[1, 2]`` arousal/valence plus the new state out. The GRU
   is rewritten as an explicit cell of two ``Linear`` layers with the *same* weights, because
-  onnxruntime has no int8 kernel for the ONNX ``GRU`` op (DESIGN section 2); the cell
-  reproduces ``nn.GRU`` to float rounding (checked by the tests).
+  onnxruntime has no int8 kernel for the ONNX ``GRU`` op (a quantized file would keep the
+  recurrence in float); the cell reproduces ``nn.GRU`` to float rounding (checked by the
+  tests).
 * :class:`WindowGraph` — int16 PCM of any whole number of hops in (the runtime passes the last
   W seconds), one prediction per hop out; the runtime reads the newest. The encoder runs with
   its native ops (``GRU`` / attention), so bidirectional and Transformer students work.

@@ -9,7 +9,7 @@ from typing import Any
 from edge_affect.audio import LABEL_NAMES
 from edge_affect.cpu import cpu_line
 
-#: Issue targets for the default-size causal (stream) student.
+#: The export's targets for the default-size causal (stream) student (docs/export.md).
 TARGETS = {
     "int8_bytes_max": 120_000,
     "int8_size_ratio_max": 0.35,
@@ -20,7 +20,7 @@ TARGETS = {
 
 
 def check_targets(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each issue target with the measured value and whether it is met (where measured)."""
+    """Each target with the measured value and whether it is met (where measured)."""
     checks: dict[str, dict[str, Any]] = {
         "torch vs fp32 max error <= 1e-4": _check(
             report["torch_vs_fp32"]["max_abs_error"], TARGETS["torch_vs_fp32_max_abs_error"]

@@ -26,16 +26,40 @@ FAST = [
 
 def test_teacher_then_student_then_a_clean_error(tiny_corpus: Path, tmp_path: Path) -> None:
     teacher = runner.invoke(
-        app, ["train", "teacher", "--data", str(tiny_corpus), "--modality", "video_appearance",
-              "--out", str(tmp_path / "t"), *FAST],
-    )  # fmt: skip
+        app,
+        [
+            "train",
+            "teacher",
+            "--data",
+            str(tiny_corpus),
+            "--modality",
+            "video_appearance",
+            "--out",
+            str(tmp_path / "t"),
+            *FAST,
+        ],
+    )
     assert teacher.exit_code == 0, teacher.output
     assert teacher.stdout.startswith("teacher: best epoch ")
     checkpoint = str(tmp_path / "t" / "checkpoint.pt")
     student = runner.invoke(
-        app, ["train", "student", "--data", str(tiny_corpus), "--teacher", checkpoint,
-              "--method", "transfer", "--align", "mse", "--out", str(tmp_path / "s"), *FAST],
-    )  # fmt: skip
+        app,
+        [
+            "train",
+            "student",
+            "--data",
+            str(tiny_corpus),
+            "--teacher",
+            checkpoint,
+            "--method",
+            "transfer",
+            "--align",
+            "mse",
+            "--out",
+            str(tmp_path / "s"),
+            *FAST,
+        ],
+    )
     assert student.exit_code == 0, student.output
     assert "student (transfer): best epoch" in student.stdout
     summary = json.loads((tmp_path / "s" / "summary.json").read_text())
@@ -69,18 +93,44 @@ def test_teacher_then_student_then_a_clean_error(tiny_corpus: Path, tmp_path: Pa
     assert missing.exit_code == 2
     assert missing.stderr.strip() == "error: --method transfer needs --teacher TEACHER_CKPT"
     wrong = runner.invoke(
-        app, ["train", "teacher", "--data", str(tiny_corpus), "--modality", "video_appearance",
-              "--out", str(tmp_path / "y"), "--encoder", "lstm"],
-    )  # fmt: skip
+        app,
+        [
+            "train",
+            "teacher",
+            "--data",
+            str(tiny_corpus),
+            "--modality",
+            "video_appearance",
+            "--out",
+            str(tmp_path / "y"),
+            "--encoder",
+            "lstm",
+        ],
+    )
     assert wrong.exit_code == 2 and "unknown encoder 'lstm'" in wrong.stderr
 
 
 def test_fast_experiment_writes_its_tables(tiny_corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "exp"
     result = runner.invoke(
-        app, ["train", "experiment", "--data", str(tiny_corpus), "--out", str(out), "--seeds", "2",
-              "--preset", "fast", "--no-reference", "--quiet", "--device", "cpu"],
-    )  # fmt: skip
+        app,
+        [
+            "train",
+            "experiment",
+            "--data",
+            str(tiny_corpus),
+            "--out",
+            str(out),
+            "--seeds",
+            "2",
+            "--preset",
+            "fast",
+            "--no-reference",
+            "--quiet",
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     results = json.loads((out / "results.json").read_text())
     assert set(results["methods"]) == {"baseline", "transfer", "no-translation", "no-alignment"}

@@ -50,13 +50,16 @@ def _checkpoint(path: Path, encoder: EncoderConfig, seed: int = 0) -> tuple[Path
     student = AudioStudent(StudentConfig(encoder=encoder)).eval()
     # non-trivial normalisation, as after training
     student.norm.set_statistics(torch.full((64,), -6.0), torch.full((64,), 3.0))
-    save_checkpoint(path, {
-        "kind": "student",
-        "model_config": student.config.to_dict(),
-        "state_dict": student.state_dict(),
-        "train_args": {"chunk_s": 4.0},
-        "metrics": {"ccc": {"dev": {"arousal": 0.1, "valence": 0.2}}},
-    })  # fmt: skip
+    save_checkpoint(
+        path,
+        {
+            "kind": "student",
+            "model_config": student.config.to_dict(),
+            "state_dict": student.state_dict(),
+            "train_args": {"chunk_s": 4.0},
+            "metrics": {"ccc": {"dev": {"arousal": 0.1, "valence": 0.2}}},
+        },
+    )
     return path, student
 
 
@@ -114,10 +117,12 @@ def test_compact_frontend_constants_rebuild_the_buffers() -> None:
         nodes + mel_nodes,
         "constants",
         [],
-        [onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None)
-         for n in ("basis", "mel")],
+        [
+            onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None)
+            for n in ("basis", "mel")
+        ],
         consts + mel_consts,
-    )  # fmt: skip
+    )
     model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 18)])
     basis, mel = ReferenceEvaluator(model).run(None, {})
     frontend = LogMel(config)
@@ -190,10 +195,26 @@ def test_metadata_carries_the_whole_contract(stream_export: tuple[Path, dict]) -
     out, _ = stream_export
     props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
     keys = {
-        "contract", "sample_rate", "hop_samples", "mode", "window_samples", "pcm_input",
-        "pcm_dtype", "output", "labels", "states", "precision", "frontend", "model",
-        "training", "dev_ccc", "quantization", "chunked", "created", "source_commit",
-    }  # fmt: skip
+        "contract",
+        "sample_rate",
+        "hop_samples",
+        "mode",
+        "window_samples",
+        "pcm_input",
+        "pcm_dtype",
+        "output",
+        "labels",
+        "states",
+        "precision",
+        "frontend",
+        "model",
+        "training",
+        "dev_ccc",
+        "quantization",
+        "chunked",
+        "created",
+        "source_commit",
+    }
     assert {PREFIX + k for k in keys} <= set(props)
     assert json.loads(props[PREFIX + "quantization"]) is None  # fp32
     contract = Contract.from_metadata(props, "m")
@@ -225,15 +246,21 @@ def test_a_wrong_contract_is_refused_naming_the_difference(
         ("hop_samples", "320"): "hop_samples is 320 in the model, 640 in this runtime",
         ("labels", "valence,arousal"): "labels is valence,arousal",
         ("contract", "7"): "contract version 7",
-        ("states", json.dumps([{"input": "tail", "output": "tail_out", "shape": [1, 240]},
-                               {"input": "gru_state", "output": "gru_state_out",
-                                "shape": [1, 1, 32]}])): "[1, 1, 64] in the graph, [1, 1, 32]",
+        (
+            "states",
+            json.dumps(
+                [
+                    {"input": "tail", "output": "tail_out", "shape": [1, 240]},
+                    {"input": "gru_state", "output": "gru_state_out", "shape": [1, 1, 32]},
+                ]
+            ),
+        ): "[1, 1, 64] in the graph, [1, 1, 32]",
         ("output", "prediction"): "names an output 'prediction' the graph lacks",
         ("mode", "window"): "window_samples 0 is not a positive number",
         ("pcm_input", "audio"): "names an input 'audio' the graph lacks",
         ("chunked", "yes"): "'edge_affect.chunked' is 'yes', not true or false",
         ("chunked", "false"): "input 'pcm' has shape [1, 'samples'] in the graph, [1, 640]",
-    }  # fmt: skip
+    }
     for (key, value), fragment in cases.items():
         bad = _tampered(out, tmp_path / f"{key}.onnx", key, value)
         with pytest.raises(ContractError, match="contract") as error:
@@ -359,8 +386,9 @@ def test_non_causal_students_export_in_window_mode(
     kind: str, tmp_path: Path, clip: parity.Clip
 ) -> None:
     checkpoint, student = _checkpoint(tmp_path / "c.pt", EncoderConfig(kind=kind, hidden=32))
-    refused = runner.invoke(app, ["export", str(checkpoint), "--out", str(tmp_path / "s.onnx"),
-                                  "--mode", "stream"])  # fmt: skip
+    refused = runner.invoke(
+        app, ["export", str(checkpoint), "--out", str(tmp_path / "s.onnx"), "--mode", "stream"]
+    )
     assert refused.exit_code == 2 and "not causal" in refused.stderr
     out = tmp_path / "w.onnx"
     report = export_student(
@@ -417,9 +445,18 @@ def test_export_user_mistakes_are_one_line_errors(
         (["export", str(teacher), "--out", str(tmp_path / "m.onnx")], "expected a student"),
         (["export", str(gru[0]), "--out", str(tmp_path / "m.bin")], "must end in .onnx"),
         (["export", str(gru[0]), "--out", str(tmp_path / "m.onnx"), "--mode", "x"], "--mode"),
-        (["export", str(gru[0]), "--out", str(tmp_path / "m.onnx"), "--data",
-          str(tmp_path / "nothing")], "no such corpus"),
-    ]  # fmt: skip
+        (
+            [
+                "export",
+                str(gru[0]),
+                "--out",
+                str(tmp_path / "m.onnx"),
+                "--data",
+                str(tmp_path / "nothing"),
+            ],
+            "no such corpus",
+        ),
+    ]
     for args, fragment in cases:
         result = runner.invoke(app, args)
         assert result.exit_code == 2 and "Traceback" not in result.output, result.output
@@ -451,8 +488,11 @@ def test_info_and_model_loading_work_without_torch_or_onnx(
     np.save(pcm_file, clip.pcm[: 50 * HOP_SAMPLES])
     result = subprocess.run(
         [sys.executable, "-c", script, str(int8_path(out)), str(pcm_file), str(out_file)],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "int8-dynamic" in result.stdout
     expected = parity.run_onnx(AffectModel(int8_path(out)), clip.pcm[: 50 * HOP_SAMPLES])

@@ -83,9 +83,20 @@ def test_malformed_files_are_one_line_errors(mosi_csd_copy: Path, how: str, frag
     _assert_clean_error(runner.invoke(app, ["data", "describe", str(mosi_csd_copy)]), fragment)
     result = runner.invoke(
         app,
-        ["train", "experiment", "--data", str(mosi_csd_copy), "--out", str(mosi_csd_copy / "x"),
-         "--seeds", "1", "--quiet", "--device", "cpu"],
-    )  # fmt: skip
+        [
+            "train",
+            "experiment",
+            "--data",
+            str(mosi_csd_copy),
+            "--out",
+            str(mosi_csd_copy / "x"),
+            "--seeds",
+            "1",
+            "--quiet",
+            "--device",
+            "cpu",
+        ],
+    )
     _assert_clean_error(result, fragment)
 
 
@@ -98,9 +109,18 @@ def test_user_mistakes_are_one_line_errors(mosi_csd: Path, tmp_path: Path) -> No
     encoder = runner.invoke(app, [*base, "--encoder", "lstm"])
     _assert_clean_error(encoder, "unknown encoder 'lstm'")
     teacher = runner.invoke(
-        app, ["train", "teacher", "--data", str(mosi_csd), "--modality", "text", "--out",
-              str(tmp_path / "t")],
-    )  # fmt: skip
+        app,
+        [
+            "train",
+            "teacher",
+            "--data",
+            str(mosi_csd),
+            "--modality",
+            "text",
+            "--out",
+            str(tmp_path / "t"),
+        ],
+    )
     _assert_clean_error(teacher, "a CMU-MOSI source; `train teacher` and `train student` read")
     # a video in no standard fold: an error unless --unassigned says what to do
     odd = tmp_path / "odd"
@@ -114,9 +134,18 @@ def test_user_mistakes_are_one_line_errors(mosi_csd: Path, tmp_path: Path) -> No
     described = json.loads(runner.invoke(app, ["data", "describe", str(odd), "--json"]).stdout)
     assert described["folds"]["unassigned_videos"] == ["zz-not-in-mosi"]
     avec_only = runner.invoke(
-        app, ["train", "experiment", "--data", str(tmp_path), "--out", str(tmp_path / "z"),
-              "--student-modality", "vision"],
-    )  # fmt: skip
+        app,
+        [
+            "train",
+            "experiment",
+            "--data",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "z"),
+            "--student-modality",
+            "vision",
+        ],
+    )
     _assert_clean_error(avec_only, "MOSI options (student modality, folds, encoder) need")
 
 
@@ -124,9 +153,23 @@ def test_user_mistakes_are_one_line_errors(mosi_csd: Path, tmp_path: Path) -> No
 def test_a_short_mosi_experiment_writes_its_tables(mosi_csd: Path, tmp_path: Path) -> None:
     out = tmp_path / "exp"
     result = runner.invoke(
-        app, ["train", "experiment", "--data", str(mosi_csd), "--out", str(out), "--seeds", "2",
-              "--preset", "fast", "--quiet", "--device", "cpu"],
-    )  # fmt: skip
+        app,
+        [
+            "train",
+            "experiment",
+            "--data",
+            str(mosi_csd),
+            "--out",
+            str(out),
+            "--seeds",
+            "2",
+            "--preset",
+            "fast",
+            "--quiet",
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     results = json.loads((out / "results.json").read_text())
     assert set(results["methods"]) == {"baseline", "transfer", "no-translation", "no-alignment"}
@@ -155,10 +198,27 @@ def test_a_pickle_experiment_with_a_vision_transformer_student(
 ) -> None:
     out = tmp_path / "exp"
     result = runner.invoke(
-        app, ["train", "experiment", "--data", str(mosi_pickles["mult"]), "--out", str(out),
-              "--seeds", "1", "--student-modality", "vision", "--encoder", "transformer",
-              "--align", "mse", "--quiet", "--device", "cpu"],
-    )  # fmt: skip
+        app,
+        [
+            "train",
+            "experiment",
+            "--data",
+            str(mosi_pickles["mult"]),
+            "--out",
+            str(out),
+            "--seeds",
+            "1",
+            "--student-modality",
+            "vision",
+            "--encoder",
+            "transformer",
+            "--align",
+            "mse",
+            "--quiet",
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     results = json.loads((out / "results.json").read_text())
     assert results["student"] == {"modality": "vision", "encoder": "transformer"}

@@ -31,7 +31,8 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
 
 def test_import_contracts_hold() -> None:
     """import-linter: every contract in pyproject.toml is kept (the runtime's layers and its
-    forbidden imports; edge_affect never imports train/export/torch/onnx; train never export)."""
+    forbidden imports; edge_affect never imports train/export/torch/onnx; train never export;
+    the AVEC and MOSI experiments stay independent)."""
     import tomllib  # noqa: PLC0415 - Python 3.11+, like the CI interpreter
 
     contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]

@@ -1,2 +1,3 @@
-"""Host-side training: corpora (AVEC 2016 layout, the synthetic corpus) and, later, the
-two-stage cross-modal transfer. Imports :mod:`edge_affect`, never :mod:`export`."""
+"""Host-side training: corpora (AVEC 2016 layout, CMU-MOSI, the synthetic corpus), the
+two-stage cross-modal transfer and its commands (:mod:`edge_affect_train.cli`). Imports
+:mod:`edge_affect`, never :mod:`edge_affect_export`."""

@@ -8,6 +8,7 @@ on), ``metrics`` and, for students, ``transfer`` (method, alignment, weights).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from edge_affect.errors import DataFormatError, MissingDataError
 from edge_affect_train.models import AudioStudent, StudentConfig, Teacher, TeacherConfig
 
 FORMAT = "edge-affect-checkpoint/1"
+CHECKPOINT = "checkpoint.pt"
+SUMMARY = "summary.json"
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
@@ -24,6 +27,16 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save({"format": FORMAT, **payload}, tmp)
     tmp.replace(path)
+
+
+def save_run(run_dir: Path, checkpoint: dict[str, Any], metrics: dict[str, Any]) -> Path:
+    """A run folder's ``checkpoint.pt`` (``checkpoint`` plus ``metrics``) and ``summary.json``
+    (the checkpoint's ``kind`` and ``metrics``); returns the checkpoint's path."""
+    path = run_dir / CHECKPOINT
+    save_checkpoint(path, {**checkpoint, "metrics": metrics})
+    summary = {"kind": checkpoint["kind"], **metrics}
+    (run_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+    return path
 
 
 def load_checkpoint(path: str | Path, kind: str | None = None) -> dict[str, Any]:

@@ -7,20 +7,15 @@ metrics.jsonl, summary.json), ``results.json`` (everything, per seed) and ``resu
 
 from __future__ import annotations
 
-import json
-import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from edge_affect.errors import EdgeAffectError
 from edge_affect_train.data.mosi import open_mosi
-from edge_affect_train.experiment import ExperimentPreset, _machine, _mean_std
 from edge_affect_train.losses import AlignKind
 from edge_affect_train.models import ENCODER_KINDS, EncoderConfig, EncoderKind
 from edge_affect_train.mosi_metrics import METRICS
@@ -42,11 +37,27 @@ from edge_affect_train.mosi_training import (
     save_run,
     score,
 )
+from edge_affect_train.study import (
+    ExperimentPreset,
+    Log,
+    Record,
+    choose_preset,
+    command_line,
+    difference_line,
+    machine,
+    machine_line,
+    progress_log,
+    run_seeds,
+    seed_differences,
+    summarise,
+    table,
+    table_row,
+    write_results,
+)
 from edge_affect_train.trainer import TrainConfig, resolve_device
 from edge_affect_train.transfer import METHODS, Method, TransferConfig
 
-Log = Callable[[str], None]
-
+SPLITS = ("valid", "test")
 
 MosiPreset = ExperimentPreset  # the same fields; MOSI's presets differ only in values
 
@@ -79,12 +90,8 @@ class MosiOptions:
     encoder: str | None = None  # overrides the preset's encoders (teacher and student)
 
 
-def _preset(name: str, device: str, encoder: str | None) -> MosiPreset:
-    if name not in PRESETS:
-        raise EdgeAffectError(
-            f"unknown experiment preset {name!r}; choose one of {', '.join(PRESETS)}"
-        )
-    chosen = PRESETS[name]
+def _preset(name: str, seeds: int, device: str, encoder: str | None) -> MosiPreset:
+    chosen = choose_preset(PRESETS, name, seeds)
     chosen = replace(chosen, train=replace(chosen.train, device=device))
     if encoder is None:
         return chosen
@@ -153,33 +160,30 @@ def _run_students(
     methods: tuple[Method, ...],
     align: AlignKind,
     log: Log,
-) -> dict[str, list[dict[str, Any]]]:
+) -> dict[str, list[Record]]:
     teacher = build_teacher(teacher_path)
-    results: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
-    for seed in range(seeds):
-        for method in methods:
-            record = _train_student(
-                mosi,
-                teacher,
-                TransferConfig(method=method, align=align),
-                replace(preset.train, seed=seed),
-                preset.student_encoder,
-                out / f"seed{seed}" / method,
-            )
-            results[method].append(record)
-            test = record["metrics"]["test"]
-            log(
-                f"seed {seed} {method:15s} test Acc-2 {100 * test['acc2_non0']:.1f}  "
-                f"MAE {test['mae']:.3f}  r {test['corr']:+.3f}  ({record['wall_s']:.0f} s)"
-            )
-    return results
+
+    def train_one(seed: int, method: str) -> tuple[Record, str]:
+        record = _train_student(
+            mosi,
+            teacher,
+            TransferConfig(method=method, align=align),  # type: ignore[arg-type]
+            replace(preset.train, seed=seed),
+            preset.student_encoder,
+            out / f"seed{seed}" / method,
+        )
+        test = record["metrics"]["test"]
+        summary = (
+            f"test Acc-2 {100 * test['acc2_non0']:.1f}  MAE {test['mae']:.3f}  "
+            f"r {test['corr']:+.3f}  ({record['wall_s']:.0f} s)"
+        )
+        return record, summary
+
+    return run_seeds(seeds, methods, train_one, log)
 
 
-def _summarise(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        split: {m: _mean_std([r["metrics"][split][m] for r in per_seed]) for m in METRICS}
-        for split in ("valid", "test")
-    }
+def _summarise(per_seed: list[Record]) -> dict[str, Any]:
+    return summarise([r["metrics"] for r in per_seed], SPLITS, METRICS)
 
 
 def run_mosi_experiment(
@@ -194,14 +198,8 @@ def run_mosi_experiment(
     quiet: bool = False,
 ) -> dict[str, Any]:
     """The whole MOSI experiment; writes ``results.json`` and ``results.md`` under ``out``."""
-    chosen = _preset(preset, device, options.encoder)
-    if seeds < 1:
-        raise EdgeAffectError("--seeds must be at least 1")
-
-    def log(message: str) -> None:
-        if not quiet:
-            print(message, flush=True)
-
+    chosen = _preset(preset, seeds, device, options.encoder)
+    log = progress_log(quiet)
     started = time.perf_counter()
     source = open_mosi(data, options.folds, options.unassigned)
     mosi = load_examples(source, options.teacher_modalities, options.student_modality)
@@ -212,9 +210,7 @@ def run_mosi_experiment(
     log(f"teacher ({'+'.join(mosi.teacher_modalities)}) test {teacher_scores['test']}")
     students = _run_students(mosi, out, teacher_path, chosen, seeds, methods, align, log)
     results: dict[str, Any] = {
-        "command": " ".join(["edge-affect", *sys.argv[1:]])
-        if sys.argv and "edge-affect" in sys.argv[0]
-        else None,
+        "command": command_line(),
         "data": {
             **mosi.describe(),
             "folds": source.folds_source,
@@ -231,13 +227,9 @@ def run_mosi_experiment(
         },
         "student": {"modality": mosi.student_modality, "encoder": chosen.student_encoder.kind},
         "methods": {m: {"per_seed": r, **_summarise(r)} for m, r in students.items()},
-        "machine": _machine(str(resolve_device(device))),
+        "machine": machine(str(resolve_device(device))),
     }
-    results["wall_s"] = round(time.perf_counter() - started, 1)
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (out / "results.md").write_text(format_results(results))
-    log(f"wrote {out / 'results.md'} ({results['wall_s'] / 60:.1f} min)")
-    return results
+    return write_results(out, results, started, format_results, log)
 
 
 # ---------------------------------------------------------------------- the table
@@ -264,29 +256,20 @@ def _cell(value: dict[str, float] | float, percent: bool) -> str:
 def _row(name: str, scores: dict[str, Any]) -> str:
     cells = [_cell(scores["valid"]["mae"], False)]
     cells += [_cell(scores["test"][key], percent) for _, key, percent in COLUMNS]
-    return f"| {name} | " + " | ".join(cells) + " |"
+    return table_row(name, cells)
 
 
 def _deltas(r: dict[str, Any]) -> list[str]:
-    base, tr = r["methods"]["baseline"]["per_seed"], r["methods"]["transfer"]["per_seed"]
     lines = []
     for label, key, scale in (("Acc-2 non0 (points)", "acc2_non0", 100.0), ("MAE", "mae", 1.0)):
-        deltas = [
-            scale * (t["metrics"]["test"][key] - b["metrics"]["test"][key])
-            for b, t in zip(base, tr, strict=True)
-        ]
-        digits = 3 if scale == 1.0 else 1
-        per_seed = ", ".join(f"{d:+.{digits}f}" for d in deltas)
-        lines.append(
-            f"transfer − baseline, test {label}, per seed: {per_seed} "
-            f"(mean {np.mean(deltas):+.{digits}f})"
-        )
+        deltas = [scale * d for d in seed_differences(r, "metrics", "test", key)]
+        lines.append(difference_line(f"test {label}", deltas, 3 if scale == 1.0 else 1))
     return lines
 
 
 def format_results(r: dict[str, Any]) -> str:
     """The MOSI experiment as Markdown: test metrics, students as mean ± std over seeds."""
-    d, teacher, student, machine = r["data"], r["teacher"], r["student"], r["machine"]
+    d, teacher, student = r["data"], r["teacher"], r["student"]
     rows = [
         _row(
             f"teacher ({'+'.join(teacher['modalities'])}, {teacher['encoder']})", teacher["metrics"]
@@ -302,17 +285,14 @@ def format_results(r: dict[str, Any]) -> str:
         f"{segments}; folds: {d['folds']})",
         "",
         f"Preset `{r['preset']}`, {r['seeds']} seed(s), alignment `{r['align']}`, task loss "
-        f"L1; wall time {r['wall_s'] / 60:.1f} min on {machine['processor']} "
-        f"({machine['cpu_count']} CPUs, torch {machine['torch']}, device {machine['device']}).",
+        f"L1; wall time {r['wall_s'] / 60:.1f} min on {machine_line(r['machine'])}.",
         "",
         "Test partition unless named; students: mean ± std over seeds; model selection on "
         "valid MAE. Acc-2 and F1 (weighted) in %: has0 = negative vs non-negative, non0 = "
         "negative vs positive without the segments labelled 0. Acc-7 in %; MAE and Pearson "
         "r on the [-3, 3] scale.",
         "",
-        "| model | valid MAE | " + " | ".join(c[0] for c in COLUMNS) + " |",
-        "|---" * (len(COLUMNS) + 2) + "|",
-        *rows,
+        *table(["model", "valid MAE", *(c[0] for c in COLUMNS)], rows),
         "",
     ]
     if "baseline" in r["methods"] and "transfer" in r["methods"]:

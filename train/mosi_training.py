@@ -12,13 +12,10 @@ masked MSE between the decoded ``z`` and the teacher's standardised features; al
 
 from __future__ import annotations
 
-import copy
-import json
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -26,13 +23,24 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from edge_affect.errors import DataFormatError, EdgeAffectError
-from edge_affect_train.checkpoint import load_checkpoint, save_checkpoint
+from edge_affect_train import checkpoint
+from edge_affect_train.checkpoint import load_checkpoint
 from edge_affect_train.data.mosi import SPLITS, MosiSource, Segment, on_grid, resolve
+from edge_affect_train.loop import (
+    MetricsFile,
+    adamw,
+    autocast,
+    early_stopping,
+    to_device,
+    train_epoch,
+)
 from edge_affect_train.losses import alignment_loss
 from edge_affect_train.mosi_metrics import sentiment_metrics
 from edge_affect_train.mosi_models import FeatureStudent, SegmentModelConfig, SegmentTeacher
 from edge_affect_train.trainer import TrainConfig, resolve_device
-from edge_affect_train.transfer import Decoder, TransferConfig
+from edge_affect_train.transfer import TransferConfig, translation_decoder
+
+M = TypeVar("M", SegmentTeacher, FeatureStudent)
 
 TEACHER_KIND = "mosi-teacher"
 STUDENT_KIND = "mosi-student"
@@ -156,17 +164,7 @@ class SegmentStudentTask(nn.Module):
     ) -> None:
         super().__init__()
         self.student, self.teacher, self.config = student, teacher, config
-        if (config.uses_translation or config.uses_alignment) and teacher is None:
-            raise EdgeAffectError(f"method {config.method!r} needs a teacher")
-        self.decoder: Decoder | None = None
-        if teacher is not None:
-            teacher.requires_grad_(False)
-            if config.uses_alignment and teacher.latent_dim != student.config.z_dim:
-                raise EdgeAffectError(
-                    f"student z_dim {student.config.z_dim} != teacher latent {teacher.latent_dim}"
-                )
-            if config.uses_translation:
-                self.decoder = Decoder(student.config.z_dim, teacher.config.input_dim)
+        self.decoder = translation_decoder(config, teacher, student.config.z_dim, "a teacher")
 
     def train(self, mode: bool = True) -> SegmentStudentTask:
         super().train(mode)
@@ -210,25 +208,15 @@ class SegmentFit:
     wall_s: float = 0.0
 
 
-def _autocast(device: torch.device) -> Any:
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
-
-
-def _to(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-
-
 @torch.no_grad()
 def predict(task: nn.Module, examples: list[Example], device: torch.device) -> np.ndarray:
     """Sentiment per example, in order."""
     was_training = task.training
     task.eval()
     out = []
-    with _autocast(device):
+    with autocast(device):
         for start in range(0, len(examples), _EVAL_BATCH):
-            batch = _to(collate(examples[start : start + _EVAL_BATCH]), device)
+            batch = to_device(collate(examples[start : start + _EVAL_BATCH]), device)
             out.append(task.predict(batch).float().cpu().numpy())  # type: ignore[operator]
     task.train(was_training)
     return np.concatenate(out)
@@ -240,32 +228,13 @@ def evaluate(task: nn.Module, examples: list[Example], device: torch.device) -> 
     return {k: round(v, 6) for k, v in scores.items()}
 
 
-def _train_epoch(
-    task: nn.Module,
-    loader: DataLoader[Example],
-    optimizer: torch.optim.Optimizer,
-    config: TrainConfig,
-    device: torch.device,
-) -> float:
-    task.train()
-    losses = []
-    for batch in loader:
-        with _autocast(device):
-            out = task(_to(batch, device))
-        optimizer.zero_grad(set_to_none=True)
-        out["loss"].backward()
-        if config.grad_clip > 0:
-            nn.utils.clip_grad_norm_(task.parameters(), config.grad_clip)
-        optimizer.step()
-        losses.append(float(out["loss"].detach()))
-    return float(np.mean(losses))
+def _segment_losses(model: nn.Module, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+    losses: dict[str, Tensor] = model(batch)
+    return losses
 
 
-def _log(run_dir: Path | None, record: dict[str, Any], quiet: bool) -> None:
-    if run_dir is not None:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        with (run_dir / "metrics.jsonl").open("a") as handle:
-            handle.write(json.dumps(record) + "\n")
+def _log(metrics: MetricsFile, record: dict[str, Any], quiet: bool) -> None:
+    metrics.write(record)
     if not quiet:
         print(
             f"epoch {record['epoch']:3d}  loss {record['train_loss']:.4f}  valid MAE "
@@ -294,16 +263,12 @@ def fit_segments(
         generator=torch.Generator().manual_seed(config.seed),
         collate_fn=collate,
     )
-    trainable = [p for p in task.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
-    if run_dir is not None and (run_dir / "metrics.jsonl").exists():
-        (run_dir / "metrics.jsonl").unlink()
-    best = SegmentFit(best_epoch=-1, valid={"mae": float("inf")})
-    best_state: dict[str, Tensor] = {}
-    started = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
+    optimizer = adamw(task, config.lr, config.weight_decay)
+    metrics = MetricsFile(run_dir)
+
+    def run_epoch(epoch: int) -> tuple[dict[str, Any], dict[str, float], float]:
         t0 = time.perf_counter()
-        train_loss = _train_epoch(task, loader, optimizer, config, device)
+        train_loss = train_epoch(task, loader, optimizer, config.grad_clip, device, _segment_losses)
         scores = evaluate(task, valid, device)
         record = {
             "epoch": epoch,
@@ -311,18 +276,19 @@ def fit_segments(
             **{f"valid_{k}": v for k, v in scores.items()},
             "epoch_s": round(time.perf_counter() - t0, 3),
         }
-        best.history.append(record)
-        _log(run_dir, record, config.quiet)
-        if scores["mae"] < best.valid["mae"]:
-            best.best_epoch, best.valid = epoch, scores
-            best_state = copy.deepcopy(task.state_dict())
-        elif epoch - best.best_epoch >= config.patience:
-            break
-    if not best_state:
-        raise EdgeAffectError("training diverged: the valid MAE was never a finite number")
-    task.load_state_dict(best_state)
-    best.wall_s = time.perf_counter() - started
-    return best
+        return record, scores, -scores["mae"]
+
+    started = time.perf_counter()
+    stopped = early_stopping(
+        task,
+        config.epochs,
+        config.patience,
+        run_epoch,
+        lambda record: _log(metrics, record, config.quiet),
+        "training diverged: the valid MAE was never a finite number",
+    )
+    wall_s = time.perf_counter() - started
+    return SegmentFit(stopped.best_epoch, stopped.best_scores, stopped.history, wall_s)
 
 
 # ---------------------------------------------------------------------- runs
@@ -343,22 +309,20 @@ def save_run(
 ) -> Path:
     """``checkpoint.pt`` (rebuilds the model alone) and ``summary.json`` in ``run_dir``."""
     metrics = {"best_epoch": fit.best_epoch, "scores": scores, "wall_s": round(fit.wall_s, 2)}
-    path = run_dir / "checkpoint.pt"
     payload = {"kind": kind, "model_config": config.to_dict(), "state_dict": model.state_dict()}
-    save_checkpoint(path, {**payload, **extra, "metrics": metrics})
-    (run_dir / "summary.json").write_text(json.dumps({"kind": kind, **metrics}, indent=2) + "\n")
-    return path
+    return checkpoint.save_run(run_dir, {**payload, **extra}, metrics)
+
+
+def _rebuild(path: Path, kind: str, model_type: type[M]) -> M:
+    saved = load_checkpoint(path, kind=kind)
+    model = model_type(SegmentModelConfig.from_dict(saved["model_config"]))
+    model.load_state_dict(saved["state_dict"])
+    return model.eval()
 
 
 def build_teacher(path: Path) -> SegmentTeacher:
-    checkpoint = load_checkpoint(path, kind=TEACHER_KIND)
-    teacher = SegmentTeacher(SegmentModelConfig.from_dict(checkpoint["model_config"]))
-    teacher.load_state_dict(checkpoint["state_dict"])
-    return teacher.eval()
+    return _rebuild(path, TEACHER_KIND, SegmentTeacher)
 
 
 def build_student(path: Path) -> FeatureStudent:
-    checkpoint = load_checkpoint(path, kind=STUDENT_KIND)
-    student = FeatureStudent(SegmentModelConfig.from_dict(checkpoint["model_config"]))
-    student.load_state_dict(checkpoint["state_dict"])
-    return student.eval()
+    return _rebuild(path, STUDENT_KIND, FeatureStudent)

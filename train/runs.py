@@ -6,7 +6,6 @@ A run folder holds ``checkpoint.pt``, ``metrics.jsonl`` (one line per epoch) and
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import torch
 
 from edge_affect.errors import EdgeAffectError
 from edge_affect.scoring.metrics import ccc_per_dimension
-from edge_affect_train.checkpoint import build_teacher, load_checkpoint, save_checkpoint
+from edge_affect_train.checkpoint import build_teacher, load_checkpoint, save_run
 from edge_affect_train.data.avec import AvecCorpus
 from edge_affect_train.data.mosi import is_mosi_source
 from edge_affect_train.data.tensors import SessionData, load_splits
@@ -38,9 +37,6 @@ from edge_affect_train.transfer import (
     set_student_normalisation,
     set_teacher_normalisation,
 )
-
-CHECKPOINT = "checkpoint.pt"
-SUMMARY = "summary.json"
 
 
 @dataclass
@@ -108,11 +104,7 @@ def _finish(
         "wall_s": round(result.wall_s, 2),
         "audio_hours_per_minute": round(result.audio_hours_per_minute, 4),
     }
-    path = run_dir / CHECKPOINT
-    save_checkpoint(path, {**payload, "train_args": config.to_dict(), "metrics": metrics})
-    (run_dir / SUMMARY).write_text(
-        json.dumps({"kind": payload["kind"], **metrics}, indent=2) + "\n"
-    )
+    path = save_run(run_dir, {**payload, "train_args": config.to_dict()}, metrics)
     return RunResult(path, result, scores)
 
 

@@ -1,4 +1,7 @@
-"""The training loop shared by teacher and student: devices, DDP, early stopping, logging.
+"""AVEC training of teacher and student: devices, DDP, chunk batches, dev CCC, logging.
+
+The epoch and early-stopping loop itself is :mod:`edge_affect_train.loop`, shared with the
+CMU-MOSI trainer.
 
 A *task* is an ``nn.Module`` whose ``forward(mel, labels, features)`` returns a dict of
 losses with a ``"loss"`` entry, and whose ``predict(mel, features)`` returns ``(B, frames, 2)``
@@ -8,12 +11,10 @@ many (``torchrun``: DDP with a ``DistributedSampler``; rank 0 logs and checkpoin
 
 from __future__ import annotations
 
-import copy
-import json
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,10 +27,11 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from edge_affect.audio import LABEL_NAMES, LABEL_RATE_HZ
+from edge_affect.audio import LABEL_RATE_HZ
 from edge_affect.errors import EdgeAffectError
 from edge_affect.scoring.metrics import ccc_per_dimension
 from edge_affect_train.data.tensors import ChunkDataset, SessionData
+from edge_affect_train.loop import MetricsFile, adamw, autocast, early_stopping, train_epoch
 
 
 @dataclass(frozen=True)
@@ -104,12 +106,6 @@ def setup_runtime(config: TrainConfig) -> Runtime:
     return Runtime(device, dist.get_rank(), dist.get_world_size())
 
 
-def _autocast(device: torch.device) -> Any:
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
-
-
 @torch.no_grad()
 def evaluate(
     task: nn.Module, sessions: list[SessionData], device: torch.device
@@ -130,7 +126,7 @@ def predict_sessions(
     for i, session in enumerate(sessions):
         by_length.setdefault(session.n_frames, []).append(i)
     predictions: list[np.ndarray] = [np.empty(0)] * len(sessions)
-    with _autocast(device):
+    with autocast(device):
         for indices in by_length.values():
             mel = torch.stack([sessions[i].mel for i in indices]).to(device)
             features = torch.stack([sessions[i].features for i in indices]).to(device)
@@ -143,16 +139,11 @@ def predict_sessions(
 
 class _Logger:
     def __init__(self, run_dir: Path | None, runtime: Runtime, quiet: bool) -> None:
-        self.path = run_dir / "metrics.jsonl" if run_dir is not None and runtime.main else None
+        self.file = MetricsFile(run_dir if runtime.main else None)
         self.quiet = quiet or not runtime.main
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text("")
 
     def log(self, record: dict[str, Any]) -> None:
-        if self.path is not None:
-            with self.path.open("a") as handle:
-                handle.write(json.dumps(record) + "\n")
+        self.file.write(record)
         if not self.quiet:
             dev = "  ".join(
                 f"{k[8:]} {v:+.3f}" for k, v in record.items() if k.startswith("dev_ccc_")
@@ -199,8 +190,9 @@ def _loader(
     return loader, sampler
 
 
-def _to(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+def _chunk_losses(model: nn.Module, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+    losses: dict[str, Tensor] = model(batch["mel"], batch["labels"], batch["features"])
+    return losses
 
 
 def _train_epoch(
@@ -211,22 +203,17 @@ def _train_epoch(
     runtime: Runtime,
     epoch: int,
 ) -> float:
-    model.train()
-    losses = []
     with _progress(config.quiet or not runtime.main, len(loader), epoch) as bar:
-        for batch in loader:
-            b = _to(batch, runtime.device)
-            with _autocast(runtime.device):
-                out = model(b["mel"], b["labels"], b["features"])
-            optimizer.zero_grad(set_to_none=True)
-            out["loss"].backward()
-            if config.grad_clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            losses.append(float(out["loss"].detach()))
-            if bar is not None:
-                bar[0].update(bar[1], advance=1, loss=f"loss {losses[-1]:.4f}")
-    return float(np.mean(losses))
+        advance: Callable[[float], None] | None = None
+        if bar is not None:
+            progress, task_id = bar
+
+            def advance(loss: float) -> None:
+                progress.update(task_id, advance=1, loss=f"loss {loss:.4f}")
+
+        return train_epoch(
+            model, loader, optimizer, config.grad_clip, runtime.device, _chunk_losses, advance
+        )
 
 
 def fit(
@@ -247,14 +234,11 @@ def fit(
         )
     dataset = ChunkDataset(train_sessions, round(config.chunk_s * LABEL_RATE_HZ), config.seed)
     loader, sampler = _loader(dataset, config, runtime)
-    trainable = [p for p in task.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = adamw(task, config.lr, config.weight_decay)
     logger = _Logger(run_dir, runtime, config.quiet)
-    best = FitResult(best_epoch=-1, dev_ccc={n: float("-inf") for n in LABEL_NAMES})
-    best_state: dict[str, Tensor] = {}
     epoch_audio_h = dataset.n_chunks * dataset.chunk_frames / LABEL_RATE_HZ / 3600
-    started = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
+
+    def run_epoch(epoch: int) -> tuple[dict[str, Any], dict[str, float], float]:
         dataset.set_epoch(epoch)
         if sampler is not None:
             sampler.set_epoch(epoch)
@@ -270,14 +254,18 @@ def fit(
             "epoch_s": round(seconds, 3),
             "audio_hours_per_minute": round(epoch_audio_h / max(seconds, 1e-9) * 60, 4),
         }
-        best.history.append(record)
-        logger.log(record)
-        if np.mean(list(dev.values())) > np.mean(list(best.dev_ccc.values())):
-            best.best_epoch, best.dev_ccc = epoch, dev
-            best_state = copy.deepcopy(task.state_dict())
-        elif epoch - best.best_epoch >= config.patience:
-            break
-    task.load_state_dict(best_state)
+        return record, dev, float(np.mean(list(dev.values())))
+
+    started = time.perf_counter()
+    stopped = early_stopping(
+        task,
+        config.epochs,
+        config.patience,
+        run_epoch,
+        logger.log,
+        "training diverged: the dev CCC was never a finite number",
+    )
+    best = FitResult(stopped.best_epoch, stopped.best_scores, stopped.history)
     best.wall_s = time.perf_counter() - started
     trained_h = sum(r["epoch_s"] for r in best.history) / 60
     best.audio_hours_per_minute = epoch_audio_h * len(best.history) / max(trained_h, 1e-9)

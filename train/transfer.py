@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -95,6 +95,35 @@ class Decoder(nn.Module):
         return out
 
 
+class FrozenTeacher(Protocol):
+    """What stage 2 needs of a teacher (:class:`Teacher` or a CMU-MOSI ``SegmentTeacher``)."""
+
+    @property
+    def latent_dim(self) -> int: ...
+    @property
+    def config(self) -> Any: ...  # its ``input_dim``: the size of the translation target
+    def requires_grad_(self, requires_grad: bool = True) -> Any: ...
+
+
+def translation_decoder(
+    config: TransferConfig, teacher: FrozenTeacher | None, z_dim: int, missing: str
+) -> Decoder | None:
+    """Check that ``teacher`` fits the method and freeze it; the decoder that translation needs.
+
+    A method that translates or aligns without a teacher is an error naming ``missing`` (what
+    the user did not give); alignment needs the student's ``z_dim`` to equal the teacher's
+    latent size.
+    """
+    if (config.uses_translation or config.uses_alignment) and teacher is None:
+        raise EdgeAffectError(f"method {config.method!r} needs {missing}")
+    if teacher is None:
+        return None
+    teacher.requires_grad_(False)
+    if config.uses_alignment and teacher.latent_dim != z_dim:
+        raise EdgeAffectError(f"student z_dim {z_dim} != teacher latent {teacher.latent_dim}")
+    return Decoder(z_dim, teacher.config.input_dim) if config.uses_translation else None
+
+
 class StudentTask(nn.Module):
     """Stage 2 objective: task + translation + alignment to the frozen teacher."""
 
@@ -104,20 +133,9 @@ class StudentTask(nn.Module):
         super().__init__()
         self.student = student
         self.config = config
-        needs_teacher = config.uses_translation or config.uses_alignment
-        if needs_teacher and teacher is None:
-            raise EdgeAffectError(f"method {config.method!r} needs a teacher checkpoint")
         self.teacher = teacher
-        if teacher is not None:
-            teacher.requires_grad_(False)
-            if config.uses_alignment and teacher.latent_dim != student.config.z_dim:
-                raise EdgeAffectError(
-                    f"student z_dim {student.config.z_dim} != teacher latent {teacher.latent_dim}"
-                )
-        self.decoder = (
-            Decoder(student.config.z_dim, teacher.config.input_dim)
-            if teacher is not None and config.uses_translation
-            else None
+        self.decoder = translation_decoder(
+            config, teacher, student.config.z_dim, "a teacher checkpoint"
         )
 
     def train(self, mode: bool = True) -> StudentTask:

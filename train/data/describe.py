@@ -32,6 +32,7 @@ from edge_affect.scoring.metrics import ccc
 from edge_affect_train.data.avec import AUDIO_SHORTFALL_TOLERANCE_S, SPLITS, AvecCorpus, Session
 from edge_affect_train.data.mosi import is_mosi_source, open_mosi
 from edge_affect_train.data.mosi_describe import describe_mosi, format_mosi
+from edge_affect_train.data.text import section
 
 MANIFEST = "synth.json"
 LATENT_DIR = "latent"
@@ -361,17 +362,12 @@ def describe(corpus: AvecCorpus, *, evidence: bool = True) -> dict[str, Any]:
 # ---------------------------------------------------------------------- text
 
 
-def _section(title: str, rows: list[tuple[str, str]]) -> list[str]:
-    width = max((len(k) for k, _ in rows), default=0)
-    return [title, *(f"  {k.ljust(width)}  {v}" for k, v in rows), ""]
-
-
 def format_description(d: dict[str, Any]) -> str:
     """The description as readable aligned text."""
     lines: list[str] = [f"corpus kind: {d['kind']}", ""]
     if d.get("warnings"):
         lines += ["warnings", *(f"  ! {w}" for w in d["warnings"]), ""]
-    lines += _section(
+    lines += section(
         "splits",
         [
             (
@@ -383,14 +379,14 @@ def format_description(d: dict[str, Any]) -> str:
         ],
     )
     audio = d["audio"]
-    lines += _section(
+    lines += section(
         "audio",
-        [("sample rate (Hz)", ", ".join(map(str, audio["sample_rates_hz"]))),
-         ("channels", ", ".join(map(str, audio["channels"])))],
-    )  # fmt: skip
-    lines += _section(
-        "modalities", [(m, f"{v['dimension']}-d") for m, v in d["modalities"].items()]
+        [
+            ("sample rate (Hz)", ", ".join(map(str, audio["sample_rates_hz"]))),
+            ("channels", ", ".join(map(str, audio["channels"]))),
+        ],
     )
+    lines += section("modalities", [(m, f"{v['dimension']}-d") for m, v in d["modalities"].items()])
     label_rows = [
         (
             f"{dim} {split}",
@@ -399,8 +395,8 @@ def format_description(d: dict[str, Any]) -> str:
         for dim, splits in d["labels"].items()
         for split, v in splits.items()
     ]
-    lines += _section("gold standard", label_rows)
-    lines += _section(
+    lines += section("gold standard", label_rows)
+    lines += section(
         "raters",
         [
             (dim, f"{v['raters']} raters, mean pairwise r {v['mean_pairwise_r']:.3f}")
@@ -411,7 +407,7 @@ def format_description(d: dict[str, Any]) -> str:
         rows = [
             (k, json.dumps(v) if isinstance(v, dict) else f"{v}") for k, v in d["evidence"].items()
         ]
-        lines += _section(
+        lines += section(
             f"synthetic evidence (preset {d['synthetic']['preset']}, "
             f"seed {d['synthetic']['seed']})",
             rows,

@@ -10,6 +10,7 @@ import numpy as np
 
 from edge_affect_train.data.csd import SequenceFile
 from edge_affect_train.data.mosi import SPLITS, AlignedPickle, CsdFolder, MosiSource
+from edge_affect_train.data.text import section
 
 
 def _median_step_s(source: MosiSource, name: str) -> float | None:
@@ -79,11 +80,6 @@ def describe_mosi(source: MosiSource) -> dict[str, Any]:
     return description
 
 
-def _section(title: str, rows: list[tuple[str, str]]) -> list[str]:
-    width = max((len(k) for k, _ in rows), default=0)
-    return [title, *(f"  {k.ljust(width)}  {v}" for k, v in rows), ""]
-
-
 def _modality_row(v: dict[str, Any]) -> str:
     parts = [v["role"], f"{v['dimension']}-d", "numeric" if v["numeric"] else "non-numeric"]
     parts.append(f"{v['videos']} videos")
@@ -102,8 +98,8 @@ def format_mosi(d: dict[str, Any]) -> str:
     ]
     if unassigned:
         split_rows.append(("unassigned", f"{len(unassigned)} videos"))
-    lines += _section("splits", split_rows)
-    lines += _section("modalities", [(m, _modality_row(v)) for m, v in d["modalities"].items()])
+    lines += section("splits", split_rows)
+    lines += section("modalities", [(m, _modality_row(v)) for m, v in d["modalities"].items()])
     label_rows = [
         (
             split,
@@ -112,5 +108,5 @@ def format_mosi(d: dict[str, Any]) -> str:
         )
         for split, v in d["labels"].items()
     ]
-    lines += _section("sentiment", label_rows)
+    lines += section("sentiment", label_rows)
     return "\n".join(lines).rstrip() + "\n"

@@ -150,8 +150,14 @@ def _write_latent(root: Path, name: str, latent: FloatArray, flags: FloatArray) 
     path = root / "latent" / f"{name}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     data = np.column_stack([frame_times(latent.shape[0]), latent, flags])
-    np.savetxt(path, data, fmt=["%.2f", "%.6f", "%.6f", "%d"], delimiter=";",
-               header="time;arousal;valence;speech", comments="")  # fmt: skip
+    np.savetxt(
+        path,
+        data,
+        fmt=["%.2f", "%.6f", "%.6f", "%d"],
+        delimiter=";",
+        header="time;arousal;valence;speech",
+        comments="",
+    )
 
 
 def _write_audio(path: Path, mixed: FloatArray, sample_rate: int) -> int:
@@ -240,9 +246,14 @@ def _prepare_output(out: Path, force: bool) -> None:
 
 
 def generate_corpus(
-    out: Path, preset: str = "tiny", seed: int = 0, sample_rate: int = 16_000,
-    jobs: int = 1, force: bool = False, valence_cue: float = 1.0,
-) -> CorpusSummary:  # fmt: skip
+    out: Path,
+    preset: str = "tiny",
+    seed: int = 0,
+    sample_rate: int = 16_000,
+    jobs: int = 1,
+    force: bool = False,
+    valence_cue: float = 1.0,
+) -> CorpusSummary:
     """Generate the whole corpus under ``out``; see the module docstring for the layout.
 
     ``valence_cue`` scales how much valence moves pitch and rate (1.0: the documented weak

@@ -16,8 +16,15 @@ from edge_affect_train.synth.signals import (
 
 RATE = float(LABEL_RATE_HZ)
 VIDEO_DRIVERS = (
-    "valence", "smile", "frown", "arousal", "eye_openness", "head_motion", "mouth_motion", "blink",
-)  # fmt: skip
+    "valence",
+    "smile",
+    "frown",
+    "arousal",
+    "eye_openness",
+    "head_motion",
+    "mouth_motion",
+    "blink",
+)
 PHYSIO_NAMES = ("SCL", "SCR_rate", "HR", "HRV_RMSSD", "resp_rate", "skin_temp")
 
 

@@ -1,0 +1,339 @@
+"""The training commands of ``edge-affect``: ``synth``, ``data describe`` and
+``train teacher|student|experiment``.
+
+:func:`register` adds them to a typer app. This module loads with typer and the standard
+library alone, so the runtime install (no torch) lists and helps these commands; each
+command imports its host code when it runs, and a missing extra becomes one line that says
+what to install (:func:`needs_extra`). Every :class:`~edge_affect.errors.EdgeAffectError`
+becomes ``error: <message>`` on stderr and its exit code (:func:`reports_errors`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec
+
+import typer
+
+from edge_affect.audio import SAMPLE_RATE
+from edge_affect.errors import EdgeAffectError, ToolMissingError
+
+P = ParamSpec("P")
+
+HOST_PACKAGES = frozenset({"edge_affect_train", "edge_affect_export"})
+"""The host-side packages themselves: absent from an install that left them out."""
+EXTRA_PACKAGES = frozenset({"torch", "onnx", "onnxscript", "h5py"})
+"""The third-party packages the ``train`` and ``export`` extras install."""
+
+
+@contextmanager
+def needs_extra(extra: str) -> Iterator[None]:
+    """Turn the import of a missing extra's package inside the block into a one-line error.
+
+    ``with needs_extra("train"): from edge_affect_train.x import y`` raises
+    :class:`~edge_affect.errors.ToolMissingError` naming the extra when torch, h5py, onnx or
+    onnxscript (or the host package) is not installed; other import errors stay bugs.
+    """
+    try:
+        yield
+    except ModuleNotFoundError as error:
+        missing = error.name or ""
+        if missing.partition(".")[0] in HOST_PACKAGES | EXTRA_PACKAGES:
+            raise ToolMissingError(
+                f"this command needs the [{extra}] extra ({missing} is not installed): "
+                f"pip install 'edge-affect[{extra}]'"
+            ) from None
+        raise
+
+
+def reports_errors(command: Callable[P, None]) -> Callable[P, None]:
+    """Run ``command``; an :class:`EdgeAffectError` becomes ``error: ...`` and its exit code."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            command(*args, **kwargs)
+        except EdgeAffectError as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(error.exit_code) from None
+
+    return run
+
+
+def echo_json(payload: Any) -> None:
+    typer.echo(json.dumps(payload, indent=2, sort_keys=False))
+
+
+Device = Annotated[
+    str, typer.Option(help="auto, cpu or cuda[:N]; under torchrun each rank takes its own GPU.")
+]
+Epochs = Annotated[int, typer.Option(help="Maximum epochs (early stopping on dev CCC).")]
+Seed = Annotated[int, typer.Option(help="Random seed (runs are deterministic on CPU).")]
+Quiet = Annotated[bool, typer.Option(help="No progress bars or per-epoch lines.")]
+Corpus = Annotated[Path, typer.Option(help="AVEC 2016-layout corpus folder.")]
+ExperimentData = Annotated[
+    Path,
+    typer.Option(
+        help="AVEC 2016-layout corpus folder, or a CMU-MOSI source: a folder of .csd "
+        "computational sequences or an aligned pickle (MulT mosi_data.pkl, MMSA aligned_50.pkl)."
+    ),
+]
+RunDir = Annotated[
+    Path, typer.Option(help="Run folder (checkpoint.pt, metrics.jsonl, summary.json).")
+]
+LabelDelay = Annotated[
+    float, typer.Option("--label-delay", help="Annotation delay compensation (s).")
+]
+BatchSize = Annotated[int, typer.Option("--batch-size", help="Chunks per optimiser step.")]
+ChunkS = Annotated[float, typer.Option("--chunk-s", help="Training chunk length (s).")]
+LearningRate = Annotated[float, typer.Option("--lr", help="AdamW learning rate.")]
+Postprocess = Annotated[
+    bool, typer.Option(help="Also report scores after dev-chosen smoothing (offline only).")
+]
+Patience = Annotated[int, typer.Option(help="Epochs without dev improvement before stopping.")]
+
+
+@reports_errors
+def synth(
+    out: Annotated[Path, typer.Argument(help="Folder to write the corpus into (new or empty).")],
+    preset: Annotated[str, typer.Option(help="Corpus size: tiny, small or avec.")] = "tiny",
+    seed: Annotated[int, typer.Option(help="Random seed; same seed -> same bytes.")] = 0,
+    sample_rate: Annotated[
+        int, typer.Option("--sample-rate", help="Audio rate in Hz.")
+    ] = SAMPLE_RATE,
+    jobs: Annotated[int, typer.Option(help="Parallel worker processes (default: all cores).")] = 0,
+    force: Annotated[
+        bool, typer.Option(help="Replace an existing synthetic corpus in OUT.")
+    ] = False,
+    valence_cue: Annotated[
+        float, typer.Option("--valence-cue", help="Scale of valence's effect on pitch and rate.")
+    ] = 1.0,
+) -> None:
+    """Generate a synthetic multimodal corpus in the AVEC 2016 / RECOLA layout."""
+    with needs_extra("train"):
+        from edge_affect_train.synth import generate_corpus  # noqa: PLC0415 - host-only
+
+    workers = jobs if jobs > 0 else (os.cpu_count() or 1)
+    summary = generate_corpus(
+        out,
+        preset=preset,
+        seed=seed,
+        sample_rate=sample_rate,
+        jobs=workers,
+        force=force,
+        valence_cue=valence_cue,
+    )
+    typer.echo(
+        f"wrote {summary.sessions} sessions ({summary.audio_s / 60:.1f} min of audio, "
+        f"{summary.bytes_on_disk / 1e6:.1f} MB) to {out} in {summary.elapsed_s:.1f} s"
+    )
+
+
+@reports_errors
+def data_describe(
+    path: Annotated[
+        Path,
+        typer.Argument(help="An AVEC 2016-layout corpus folder, a .csd folder or a MOSI pickle."),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    evidence: Annotated[
+        bool, typer.Option(help="For a synthetic corpus, measure the simulation evidence.")
+    ] = True,
+) -> None:
+    """Sessions (or MOSI segments) per split, modalities, label statistics, evidence."""
+    with needs_extra("train"):
+        from edge_affect_train.data.describe import describe_path, format_any  # noqa: PLC0415
+
+    description = describe_path(path, evidence=evidence)
+    if as_json:
+        echo_json(description)
+    else:
+        typer.echo(format_any(description))
+
+
+def _train_args(
+    epochs: int,
+    batch_size: int,
+    chunk_s: float,
+    lr: float,
+    patience: int,
+    seed: int,
+    device: str,
+    quiet: bool,
+    label_delay: float,
+    postprocess: bool,
+) -> dict[str, Any]:
+    """TrainConfig fields from the options teacher and student share."""
+    return {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "chunk_s": chunk_s,
+        "lr": lr,
+        "patience": patience,
+        "seed": seed,
+        "device": device,
+        "quiet": quiet,
+        "label_delay_s": label_delay,
+        "postprocess": postprocess,
+    }
+
+
+@reports_errors
+def train_teacher(
+    data: Corpus,
+    modality: Annotated[
+        list[str], typer.Option(help="features_* folder name; repeat to concatenate.")
+    ],
+    out: RunDir,
+    encoder: Annotated[str, typer.Option(help="bigru, transformer or gru.")] = "bigru",
+    hidden: Annotated[
+        int, typer.Option(help="Encoder width = the latent the student aligns to.")
+    ] = 64,
+    label_delay: LabelDelay = 0.0,
+    postprocess: Postprocess = False,
+    epochs: Epochs = 40,
+    batch_size: BatchSize = 8,
+    chunk_s: ChunkS = 8.0,
+    lr: LearningRate = 1e-3,
+    patience: Patience = 10,
+    seed: Seed = 0,
+    device: Device = "auto",
+    quiet: Quiet = False,
+) -> None:
+    """Stage 1: train the teacher on a stronger modality."""
+    with needs_extra("train"):
+        from edge_affect_train import commands  # noqa: PLC0415 - host-only (torch)
+
+    args = _train_args(
+        epochs, batch_size, chunk_s, lr, patience, seed, device, quiet, label_delay, postprocess
+    )
+    typer.echo(commands.teacher(data, tuple(modality), out, encoder, hidden, args))
+
+
+@reports_errors
+def train_student(
+    data: Corpus,
+    method: Annotated[
+        str, typer.Option(help="transfer, baseline, no-translation or no-alignment.")
+    ],
+    out: RunDir,
+    teacher: Annotated[
+        Path | None, typer.Option(help="Teacher checkpoint (not needed for baseline).")
+    ] = None,
+    align: Annotated[str, typer.Option(help="Alignment loss: cca, mse or cosine.")] = "cca",
+    encoder: Annotated[
+        str, typer.Option(help="gru (causal, streams), bigru or transformer.")
+    ] = "gru",
+    hidden: Annotated[int, typer.Option(help="Encoder width.")] = 64,
+    z_dim: Annotated[
+        int, typer.Option("--z-dim", help="Intermediate size without a teacher.")
+    ] = 64,
+    translation_weight: Annotated[float, typer.Option("--translation-weight")] = 1.0,
+    alignment_weight: Annotated[float, typer.Option("--alignment-weight")] = 1.0,
+    label_delay: LabelDelay = 0.0,
+    postprocess: Postprocess = False,
+    epochs: Epochs = 40,
+    batch_size: BatchSize = 8,
+    chunk_s: ChunkS = 8.0,
+    lr: LearningRate = 1e-3,
+    patience: Patience = 10,
+    seed: Seed = 0,
+    device: Device = "auto",
+    quiet: Quiet = False,
+) -> None:
+    """Stage 2: train the audio student (transfer, baseline or an ablation)."""
+    with needs_extra("train"):
+        from edge_affect_train import commands  # noqa: PLC0415 - host-only (torch)
+
+    args = _train_args(
+        epochs, batch_size, chunk_s, lr, patience, seed, device, quiet, label_delay, postprocess
+    )
+    weights = (translation_weight, alignment_weight)
+    typer.echo(
+        commands.student(data, teacher, method, out, align, encoder, hidden, z_dim, weights, args)
+    )
+
+
+@reports_errors
+def train_experiment(
+    data: ExperimentData,
+    out: Annotated[Path, typer.Option(help="Folder for runs, results.json and results.md.")],
+    seeds: Annotated[int, typer.Option(help="Student seeds per method.")] = 3,
+    preset: Annotated[str, typer.Option(help="fast (smoke check) or full.")] = "fast",
+    modality: Annotated[
+        list[str] | None, typer.Option(help="Teacher modality (repeatable).")
+    ] = None,
+    align: Annotated[str, typer.Option(help="Alignment loss: cca, mse or cosine.")] = "cca",
+    reference: Annotated[
+        bool, typer.Option(help="Add the AVEC-style row when openSMILE is installed.")
+    ] = True,
+    label_delay: LabelDelay = 0.0,
+    postprocess: Postprocess = False,
+    student_modality: Annotated[
+        str | None,
+        typer.Option(help="CMU-MOSI: the student's features, audio (default) or vision."),
+    ] = None,
+    folds: Annotated[
+        Path | None, typer.Option(help="CMU-MOSI .csd: a JSON folds file (default: standard).")
+    ] = None,
+    unassigned: Annotated[
+        str | None,
+        typer.Option(help="CMU-MOSI .csd: videos in no fold: error (default), drop, or a split."),
+    ] = None,
+    encoder: Annotated[
+        str | None, typer.Option(help="CMU-MOSI: bigru (default) or transformer, both models.")
+    ] = None,
+    device: Device = "auto",
+    quiet: Quiet = False,
+) -> None:
+    """Teacher, then every method for every seed; writes results.json and results.md.
+
+    The default teacher modality is video_appearance for an AVEC corpus, text for CMU-MOSI.
+    """
+    with needs_extra("train"):
+        from edge_affect_train.experiment import run_experiment  # noqa: PLC0415 - host-only
+        from edge_affect_train.mosi_experiment import MosiOptions  # noqa: PLC0415 - host-only
+
+    mosi = None
+    if any(v is not None for v in (student_modality, folds, unassigned, encoder)):
+        mosi = MosiOptions(
+            student_modality=student_modality or "audio",
+            folds=folds,
+            unassigned=unassigned or "error",
+            encoder=encoder,
+        )
+    run_experiment(
+        data,
+        out,
+        seeds=seeds,
+        preset=preset,
+        device=device,
+        modalities=tuple(modality) if modality else None,
+        align=align,  # type: ignore[arg-type]  # checked by the experiment
+        reference=reference,
+        quiet=quiet,
+        label_delay_s=label_delay,
+        postprocess=postprocess,
+        mosi=mosi,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``synth``, ``data describe`` and ``train teacher|student|experiment`` to ``app``."""
+    app.command("synth")(synth)
+    data_app = typer.Typer(help="Inspect corpora.", no_args_is_help=True)
+    data_app.command("describe")(data_describe)
+    app.add_typer(data_app, name="data")
+    train_app = typer.Typer(
+        help="Two-stage cross-modal transfer training (needs the \\[train] extra).",
+        no_args_is_help=True,
+    )
+    train_app.command("teacher")(train_teacher)
+    train_app.command("student")(train_student)
+    train_app.command("experiment")(train_experiment)
+    app.add_typer(train_app, name="train")
