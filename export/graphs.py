@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from edge_affect.audio import HOP_SAMPLES
+from edge_affect.errors import EdgeAffectError
 from edge_affect_train.frontend import FrontendConfig
 from edge_affect_train.models import AudioStudent
 
@@ -133,7 +134,7 @@ class WindowGraph(nn.Module):
     def __init__(self, student: AudioStudent) -> None:
         super().__init__()
         if student.frontend.level is not None:
-            raise ValueError(
+            raise EdgeAffectError(
                 "level normalisation (frontend level_tau_s > 0) is exported for causal "
                 "students in stream mode only"
             )

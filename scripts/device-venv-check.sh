@@ -45,5 +45,19 @@ if ours != ["edge_affect", "edge_affect_export", "edge_affect_train"]:
     sys.exit(f"device-venv-check: the wheel installs the top-level packages {ours}")
 print(f"device-venv-check: top-level packages installed: {', '.join(ours)}")
 EOF
+# the one edge-affect command starts without the host extras, and a host command says which
+# extra it needs (exit 3), one line
+for args in "train student --data c --method baseline --out o" "export c.pt --out m.onnx"; do
+  set +e
+  message=$("$WORK/venv/bin/edge-affect" $args 2>&1 >/dev/null)
+  status=$?
+  set -e
+  extra=$([[ $args == export* ]] && echo export || echo train)
+  if [[ $status != 3 || $message != "error: this command needs the [$extra] extra"* ]]; then
+    echo "device-venv-check: 'edge-affect $args' gave exit $status: $message" >&2
+    exit 1
+  fi
+  echo "device-venv-check: 'edge-affect ${args%% --*}' without the extra: $message"
+done
 bash "$ROOT/scripts/with-pulseaudio.sh" "$WORK/venv/bin/python" -m pytest tests/runtime \
   -q -p no:cacheprovider

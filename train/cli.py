@@ -235,6 +235,14 @@ def train_student(
     ] = 64,
     translation_weight: Annotated[float, typer.Option("--translation-weight")] = 1.0,
     alignment_weight: Annotated[float, typer.Option("--alignment-weight")] = 1.0,
+    level_tau: Annotated[
+        float,
+        typer.Option(
+            "--level-tau",
+            help="Level normalisation: seconds of the running log-mel mean each band is "
+            "taken relative to (gain and microphone invariance); 0: off.",
+        ),
+    ] = 0.0,
     label_delay: LabelDelay = 0.0,
     postprocess: Postprocess = False,
     epochs: Epochs = 40,
@@ -255,7 +263,9 @@ def train_student(
     )
     weights = (translation_weight, alignment_weight)
     typer.echo(
-        commands.student(data, teacher, method, out, align, encoder, hidden, z_dim, weights, args)
+        commands.student(
+            data, teacher, method, out, align, encoder, hidden, z_dim, weights, args, level_tau
+        )
     )
 
 

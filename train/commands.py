@@ -62,6 +62,10 @@ def teacher(
     return "teacher: " + _summary(run)
 
 
+#: The longest level normalisation time constant (an hour: beyond it, a plain running mean).
+MAX_LEVEL_TAU_S = 3600.0
+
+
 def student(
     data: Path,
     teacher_path: Path | None,
@@ -78,6 +82,11 @@ def student(
     _check_choice(method, METHODS, "method")
     _check_choice(align, ALIGN_KINDS, "alignment")
     _check_choice(encoder, ENCODER_KINDS, "encoder")
+    if not 0.0 <= level_tau_s <= MAX_LEVEL_TAU_S:
+        raise EdgeAffectError(
+            f"--level-tau {level_tau_s} is outside 0-{MAX_LEVEL_TAU_S:g} s (0: no level "
+            "normalisation)"
+        )
     if teacher_path is None and method != "baseline":
         raise EdgeAffectError(f"--method {method} needs --teacher TEACHER_CKPT")
     teacher_model = load_teacher(teacher_path) if teacher_path is not None else None

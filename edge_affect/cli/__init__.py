@@ -1,8 +1,11 @@
 """The ``edge-affect`` command line: a thin typer layer over plain functions.
 
 The app is built here from one module per audience, each adding its commands with
-``register(app)``: :mod:`~edge_affect.cli.host` (corpora, training, export: host-side
-packages), :mod:`~edge_affect.cli.device` (``info``, ``listen``, ``run``, ``devices``),
+``register(app)``: the host side's own command modules, :mod:`edge_affect_train.cli` (``synth``,
+``data describe``, ``train teacher|student|experiment``) and :mod:`edge_affect_export.cli`
+(``export``), which import only typer and light runtime modules at the top and load torch or
+onnx inside a command, naming the missing extra on a device install;
+:mod:`~edge_affect.cli.device` (``info``, ``listen``, ``run``, ``devices``),
 :mod:`~edge_affect.cli.results` (``evaluate``, ``demo``, ``plot``) and
 :mod:`~edge_affect.cli.bench`. ``--help`` lists them in the order of
 :data:`~edge_affect.cli.common.COMMAND_ORDER`.
@@ -17,9 +20,11 @@ import sys
 import typer
 
 from edge_affect import signals
-from edge_affect.cli import bench, device, host, results
+from edge_affect.cli import bench, device, results
 from edge_affect.cli.common import CommandGroup
 from edge_affect.version import __version__
+from edge_affect_export import cli as export_cli
+from edge_affect_train import cli as train_cli
 
 
 def version() -> None:
@@ -37,8 +42,14 @@ def build_app() -> typer.Typer:
         pretty_exceptions_show_locals=False,
     )
     app.command()(version)
-    for module in (host, device, results, bench):
-        module.register(app)
+    for register in (
+        train_cli.register,
+        export_cli.register,
+        device.register,
+        results.register,
+        bench.register,
+    ):
+        register(app)
     return app
 
 
