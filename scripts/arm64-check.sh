@@ -100,6 +100,7 @@ rootfs() {
 
 wheels() {
   say "building the wheel and fetching the aarch64 runtime wheels (Python 3.11)"
+  rm -rf build/lib build/bdist.*  # setuptools packs whatever an earlier build left there
   "$PYTHON" -m pip wheel -q --no-deps -w "$WORK/wheels" . 2>&1 | grep -v '^WARNING' >&2 || true
   local wheel
   wheel=$(ls "$WORK"/wheels/edge_affect-*.whl)

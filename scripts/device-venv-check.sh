@@ -15,6 +15,7 @@ export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
 WORK=$(mktemp -d /tmp/edge-affect-device-venv.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
+rm -rf build/lib build/bdist.*  # setuptools packs whatever an earlier build left there
 "$PYTHON" -m pip wheel -q --no-deps -w "$WORK/wheels" . 2>&1 | grep -v '^WARNING' >&2 || true
 "$PYTHON" -m venv "$WORK/venv"
 wheel=$(ls "$WORK"/wheels/edge_affect-*.whl)

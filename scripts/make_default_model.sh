@@ -3,15 +3,21 @@
 #
 #   bash scripts/make_default_model.sh [WORK]      # WORK defaults to build/default-model
 #
-# 1. the synthetic corpus `synth --preset avec --seed 0` (AVEC 2016 layout, espeak-ng speech);
+# 1. the synthetic corpus `synth --preset avec-chain-flite --seed 0` (AVEC 2016 layout;
+#    espeak-ng and flite speech; a random recording chain per session) and, to score on it
+#    too, the corpus the previous models were trained on (`--preset avec`);
 # 2. the teacher (Bi-GRU 64 on features_video_appearance), the transfer student and the
-#    baseline student (causal GRU 64), all with the `full` experiment preset's settings
-#    (the train command defaults), seed 0, on the CPU with one torch thread (bit-reproducible);
-# 3. export of both students to ONNX fp32 + dynamic int8 (the report scores dev on the files);
-# 4. dev and test CCC of the four ONNX files through the device pipeline (FileSource ->
-#    Pipeline with the VAD gate off, so every hop is a model reading);
-# 5. the demo clip (30 s of a held-out test session, OGG Vorbis) with its gold standard;
-# 6. copies into edge_affect/models/ and edge_affect/demo/, and MODEL_CARD.md generated from
+#    baseline student (causal GRU 64, level normalisation with a 60 s running mean), all
+#    with the `full` experiment preset's settings (the train command defaults), seed 0, on
+#    the CPU with one torch thread (bit-reproducible on one machine);
+# 3. export of both students to ONNX fp32 + int8 (the report scores dev on the files);
+# 4. dev and test CCC of the four ONNX files, and of the previous bundled model, on both
+#    corpora through the device pipeline (FileSource -> Pipeline with the VAD gate off, so
+#    every hop is a model reading), per synthesis engine too;
+# 5. what gain, tempo and pitch do to the readings (scripts/voice_robustness.py: synthetic
+#    voices of both engines and the human prompts of alsa-utils), new and previous model;
+# 6. the demo clip (30 s of a held-out test session, OGG Vorbis) with its gold standard;
+# 7. copies into edge_affect/models/ and edge_affect/demo/, and MODEL_CARD.md generated from
 #    the measured JSON.
 #
 # Idempotent: a step whose output exists is skipped (delete WORK to start over). On the same
@@ -23,7 +29,11 @@ cd "$(dirname "$0")/.."
 
 WORK=${1:-build/default-model}
 PYTHON=${PYTHON:-python3}
-CORPUS="$WORK/corpus-avec"
+PRESET=avec-chain-flite
+PREVIOUS_PRESET=avec
+LEVEL_TAU_S=60  # chosen on dev: 5, 20 and 60 s, docs/results/voices.md
+CORPUS="$WORK/corpus-$PRESET"
+PREVIOUS_CORPUS="$WORK/corpus-$PREVIOUS_PRESET"
 SEED=0
 TRAIN=(--seed "$SEED" --device cpu --quiet)  # the rest: the `full` preset (train defaults)
 # One torch thread per training run: with torch's default (a thread per core) two runs of the
@@ -33,12 +43,20 @@ ONE_THREAD=(env OMP_NUM_THREADS=1)
 mkdir -p "$WORK"
 step() { echo "make_default_model: $*" >&2; }
 
-if [ ! -f "$CORPUS/synth.json" ]; then
-  step "generating the corpus (synth --preset avec --seed $SEED)"
-  rm -rf "$CORPUS.partial"
-  edge-affect synth "$CORPUS.partial" --preset avec --seed "$SEED"
-  mv "$CORPUS.partial" "$CORPUS"
+# the bundled model this one replaces, kept to measure both the same way
+if [ ! -f "$WORK/previous/default.onnx" ]; then
+  mkdir -p "$WORK/previous"
+  cp edge_affect/models/default.onnx edge_affect/models/default.int8.onnx "$WORK/previous/"
 fi
+
+for preset in "$PRESET" "$PREVIOUS_PRESET"; do
+  if [ ! -f "$WORK/corpus-$preset/synth.json" ]; then
+    step "generating a corpus (synth --preset $preset --seed $SEED)"
+    rm -rf "$WORK/corpus-$preset.partial"
+    edge-affect synth "$WORK/corpus-$preset.partial" --preset "$preset" --seed "$SEED"
+    mv "$WORK/corpus-$preset.partial" "$WORK/corpus-$preset"
+  fi
+done
 
 if [ ! -f "$WORK/teacher/checkpoint.pt" ]; then
   step "training the teacher (video_appearance, bigru 64)"
@@ -52,7 +70,7 @@ for method in transfer baseline; do
     step "training the $method student (gru 64)"
     "${ONE_THREAD[@]}" edge-affect train student --data "$CORPUS" \
       --teacher "$WORK/teacher/checkpoint.pt" --method "$method" --encoder gru --hidden 64 \
-      --out "$WORK/$method" "${TRAIN[@]}" &
+      --level-tau "$LEVEL_TAU_S" --out "$WORK/$method" "${TRAIN[@]}" &
     pids+=("$!")
   fi
 done
@@ -67,12 +85,26 @@ for method in transfer baseline; do
   fi
 done
 
-if [ ! -f "$WORK/scores.json" ]; then
-  step "scoring the four ONNX files on dev and test through the device pipeline (no gate)"
-  "$PYTHON" scripts/default_model.py score "$CORPUS" "$WORK/scores.json.partial" \
-    transfer_fp32="$WORK/export/transfer.onnx" transfer_int8="$WORK/export/transfer.int8.onnx" \
-    baseline_fp32="$WORK/export/baseline.onnx" baseline_int8="$WORK/export/baseline.int8.onnx"
-  mv "$WORK/scores.json.partial" "$WORK/scores.json"
+MODELS=(transfer_fp32="$WORK/export/transfer.onnx" transfer_int8="$WORK/export/transfer.int8.onnx"
+        baseline_fp32="$WORK/export/baseline.onnx" baseline_int8="$WORK/export/baseline.int8.onnx"
+        previous_fp32="$WORK/previous/default.onnx" previous_int8="$WORK/previous/default.int8.onnx")
+for corpus in "$CORPUS" "$PREVIOUS_CORPUS"; do
+  scores="$WORK/scores.json"
+  [ "$corpus" = "$CORPUS" ] || scores="$WORK/scores-$PREVIOUS_PRESET.json"
+  if [ ! -f "$scores" ]; then
+    step "scoring the ONNX files on $(basename "$corpus") through the device pipeline (no gate)"
+    "$PYTHON" scripts/default_model.py score "$corpus" "$scores.partial" "${MODELS[@]}"
+    mv "$scores.partial" "$scores"
+  fi
+done
+
+if [ ! -f "$WORK/robustness.json" ]; then
+  step "gain, tempo and pitch: the readings of the same utterances (scripts/voice_robustness.py)"
+  [ -f "$WORK/utterances/index.json" ] || "$PYTHON" scripts/voice_robustness.py make "$WORK/utterances"
+  "$PYTHON" scripts/voice_robustness.py measure "$WORK/utterances" \
+    "$WORK/export/transfer.int8.onnx" "$WORK/export/transfer.onnx" \
+    "$WORK/previous/default.int8.onnx" --json "$WORK/robustness.json.partial"
+  mv "$WORK/robustness.json.partial" "$WORK/robustness.json"
 fi
 
 if [ ! -f "$WORK/demo/demo.json" ]; then
@@ -90,5 +122,6 @@ cp "$WORK/export/transfer.int8.onnx" "$MODELS/default.int8.onnx"
 cp "$WORK/export/transfer.report.json" "$MODELS/default.report.json"
 cp "$WORK/demo/demo.ogg" "$WORK/demo/arousal.arff" "$WORK/demo/valence.arff" \
   "$WORK/demo/demo.json" "$DEMO/"
-"$PYTHON" scripts/default_model.py card "$WORK" "$MODELS" "$DEMO"
+"$PYTHON" scripts/default_model.py card "$WORK" "$MODELS" "$DEMO" --corpus "$PRESET" \
+  --previous "$PREVIOUS_PRESET"
 step "done: $(du -ch "$MODELS"/* "$DEMO"/* | tail -1 | cut -f1) bundled"
