@@ -71,11 +71,22 @@ def test_the_model_card_states_the_contracts_and_the_measured_numbers() -> None:
     assert dev is not None and dev["source"].startswith("this ONNX file")  # measured, not copied
     assert f"arousal {dev['arousal']:.4f}, valence {dev['valence']:.4f}" in card
     results = json.loads((BUNDLED_MODELS / "default.results.json").read_text())
-    int8 = results["transfer_int8"]
-    cells = " | ".join(f"{int8[s][d]:.3f}" for s in ("dev", "test") for d in ("arousal", "valence"))
-    assert cells in card
-    baseline = results["baseline_int8"]
+    for corpus in ("corpus", "previous_corpus"):  # the training corpus's and the previous one's
+        int8 = results[corpus]["transfer_int8"]
+        splits = ("dev", "test")
+        cells = " | ".join(f"{int8[s][d]:.3f}" for s in splits for d in ("arousal", "valence"))
+        assert cells in card
+    baseline = results["corpus"]["baseline_int8"]
     assert f"{baseline['test']['valence']:.3f}" in card
+    engines = results["corpus"]["transfer_int8"]["test"]["by_engine"]
+    flite = " | ".join(f"{engines['flite'][d]:.3f}" for d in ("arousal", "valence"))
+    assert flite in card
+    gain = next(
+        r
+        for r in results["robustness"][0]["groups"]["synthetic"]["rows"]
+        if r["change"] == "gain -12 dB -> 0 dB"
+    )
+    assert f"{gain['arousal_low']:+.3f} → {gain['arousal_high']:+.3f}" in card
     assert "not validated on real human affect" in card
     assert f"{(BUNDLED_MODELS / DEFAULT_MODEL).stat().st_size / 1000:.1f} KB" in card
 
