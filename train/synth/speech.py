@@ -105,31 +105,28 @@ class Phrase:
     level_dbfs: float
 
 
+def _tool_output(program: str, why: str) -> str:
+    """``program --version``'s output (flite 2.2 prints it and exits 1, so the status is
+    not checked); a missing program is a :class:`ToolMissingError` saying what needs it."""
+    if shutil.which(program) is None:
+        raise ToolMissingError(
+            f"{program} is not installed (Debian: apt-get install {program}); {why}"
+        )
+    return subprocess.run(
+        [program, "--version"], capture_output=True, text=True, check=False, timeout=10
+    ).stdout
+
+
 def espeak_version() -> str:
     """The espeak-ng version string (without the machine's data path)."""
-    if shutil.which(ESPEAK) is None:
-        raise ToolMissingError(
-            "espeak-ng is not installed (Debian: apt-get install espeak-ng); "
-            "the synthetic corpus needs it for real speech"
-        )
-    out = subprocess.run(
-        [ESPEAK, "--version"], capture_output=True, text=True, check=True, timeout=10
-    ).stdout
+    out = _tool_output(ESPEAK, "the synthetic corpus needs it for real speech")
     match = re.search(r"text-to-speech:\s*(\S+)", out)
     return match.group(1) if match else out.split("Data at")[0].strip()
 
 
 def flite_version() -> str:
     """The flite version string (``2.2`` style)."""
-    if shutil.which(FLITE) is None:
-        raise ToolMissingError(
-            "flite is not installed (Debian: apt-get install flite); the presets with flite "
-            "voices need it"
-        )
-    # flite 2.2 prints its version and exits 1
-    out = subprocess.run(
-        [FLITE, "--version"], capture_output=True, text=True, check=False, timeout=10
-    ).stdout
+    out = _tool_output(FLITE, "the presets with flite voices need it")
     match = re.search(r"flite-(\S+)", out)
     return match.group(1) if match else out.strip()
 
