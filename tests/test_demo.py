@@ -218,6 +218,22 @@ def test_plot_defaults_to_the_log_name_and_draws_svg(
     assert svg.read_text().lstrip().startswith("<?xml")
 
 
+@pytest.mark.parametrize("fmt", ["csv", "arff"])
+def test_plot_draws_a_calibrated_log(
+    exported_models: dict[str, Path], tmp_path: Path, fmt: str
+) -> None:
+    """A ``run --calibrate`` log (two more columns) plots like any other."""
+    log = tmp_path / f"calibrated.{fmt}"
+    model = str(exported_models["stream"])
+    args = ["run", str(paths.DEMO_AUDIO), "--model", model, "--out", str(log), "--calibrate", "5"]
+    assert runner.invoke(app, args).exit_code == 0
+    assert read_log(log).arousal_rel is not None
+    gold = [a for p in cli_results.DEMO_GOLD for a in ("--gold", str(p))]
+    result = runner.invoke(app, ["plot", str(log), *gold, "--out", str(tmp_path / "c.png")])
+    assert result.exit_code == 0, result.output
+    assert _is_png(tmp_path / "c.png") and "CCC arousal" in result.output
+
+
 @pytest.mark.parametrize(
     ("case", "message"),
     [

@@ -81,6 +81,16 @@ SilenceOption = Annotated[
     str, typer.Option(help="In gated silence: hold the last reading, or decay it to 0.")
 ]
 QuietOption = Annotated[bool, typer.Option(help="No live view.")]
+CalibrateOption = Annotated[
+    float | None,
+    typer.Option(
+        "--calibrate",
+        metavar="S",
+        help="Take the mean of the first S seconds of speech as the speaker's baseline and "
+        "also log every later reading relative to it (arousal_rel, valence_rel); 30-60 s "
+        "of varied speech is a good baseline.",
+    ),
+]
 ThreadsOption = Annotated[int, typer.Option(help="onnxruntime intra-op threads.")]
 RotateMb = Annotated[
     float | None, typer.Option("--rotate-mb", help="Start a new log file after this many MB.")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from edge_affect.cli.common import (
+    CalibrateOption,
     FormatOption,
     GateOption,
     LslOption,
@@ -43,23 +44,29 @@ if TYPE_CHECKING:
     from edge_affect.stream.pipeline import PipelineSettings, Summary
 
 
-def _settings(gate: bool, silence: str) -> PipelineSettings:
+def _settings(gate: bool, silence: str, calibrate_s: float | None) -> PipelineSettings:
+    from edge_affect.runtime.options import check_calibrate  # noqa: PLC0415 - onnxruntime
     from edge_affect.stream.pipeline import PipelineSettings  # noqa: PLC0415 - onnxruntime
 
     if silence not in ("hold", "decay"):
         raise EdgeAffectError(f"--silence {silence}: choose hold or decay")
-    return PipelineSettings(gate=gate, silence="hold" if silence == "hold" else "decay")
+    return PipelineSettings(
+        gate=gate,
+        silence="hold" if silence == "hold" else "decay",
+        calibrate_s=check_calibrate(calibrate_s),
+    )
 
 
 def _run_options(
     model: Path | None,
-    pipeline: tuple[bool, str],
+    pipeline: tuple[bool, str, float | None],
     threads: int,
     quiet: bool,
     live: LiveOptions,
     chunk_hops: int,
 ) -> RunOptions:
-    """The run's options from the command line, each checked (``pipeline``: gate, silence)."""
+    """The run's options from the command line, each checked (``pipeline``: gate, silence,
+    calibrate)."""
     from edge_affect.runtime import options as run_options  # noqa: PLC0415 - onnxruntime
 
     return run_options.RunOptions(
@@ -157,6 +164,7 @@ def listen(
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
     gate: GateOption = True,
     silence: SilenceOption = "hold",
+    calibrate: CalibrateOption = None,
     quiet: QuietOption = False,
     rotate_mb: RotateMb = None,
     rotate_hours: RotateHours = None,
@@ -185,7 +193,7 @@ def listen(
     from edge_affect.runtime import record as recording  # noqa: PLC0415
 
     live = live_options(lsl, osc, osc_prefix, serve)
-    options = _run_options(model, (gate, silence), threads, quiet, live, chunk_hops)
+    options = _run_options(model, (gate, silence, calibrate), threads, quiet, live, chunk_hops)
     log = _log_options(
         out,
         fmt,
@@ -226,6 +234,7 @@ def run_file(
     realtime: Annotated[bool, typer.Option(help="Pace the file in real time.")] = False,
     gate: GateOption = True,
     silence: SilenceOption = "hold",
+    calibrate: CalibrateOption = None,
     quiet: QuietOption = True,
     threads: ThreadsOption = 1,
     overwrite: OverwriteOption = False,
@@ -267,7 +276,7 @@ def run_file(
     live = live_options(lsl, osc, osc_prefix, serve, lsl_wait)
     stdin = str(audio) == "-"
     chunk = 1 if chunk_hops is None else chunk_hops
-    options = _run_options(model, (gate, silence), threads, quiet, live, chunk)
+    options = _run_options(model, (gate, silence, calibrate), threads, quiet, live, chunk)
     log = _log_options(
         out,
         fmt,

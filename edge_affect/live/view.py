@@ -50,6 +50,14 @@ class LiveView:
         self.stream.flush()
         self._drawn = True
 
+    def break_line(self) -> None:
+        """End the drawn line, so that a message printed now gets a line of its own; the
+        next redraw starts a new line."""
+        if self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = False
+
     def close(self) -> None:
         if self._drawn:
             self.stream.write("\n")

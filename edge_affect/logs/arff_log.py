@@ -7,6 +7,10 @@ attributes ``Instance_name`` (string), ``frameTime``, ``arousal``, ``valence``, 
 summary is a final ``%`` comment line. The instance name is the log's file stem (without a
 rotation number), with characters other than letters, digits, ``_ . -`` replaced by ``_``, so
 every file of a rotated set names the same session.
+
+A calibrated run (``--calibrate``) adds the numeric attributes ``arousal_rel`` and
+``valence_rel`` after ``speech`` (``?`` until the baseline is complete); its summary comment
+holds the baseline (``calibration``).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from edge_affect.stream.reading import Reading
 
 ARFF_RELATION = "edge_affect_predictions"
 ARFF_ATTRIBUTES = ("Instance_name", "frameTime", "arousal", "valence", "speech")
+#: The attributes of a calibrated run's log.
+ARFF_RELATIVE_ATTRIBUTES = (*ARFF_ATTRIBUTES, "arousal_rel", "valence_rel")
 _UNSAFE_INSTANCE = re.compile(r"[^A-Za-z0-9_.\-]")
 
 
@@ -39,12 +45,13 @@ class ArffFormat(LogFormat):
     has_footer = True
 
     def header(self, file_index: int, first_time_s: float | None) -> str:
+        attributes = ARFF_RELATIVE_ATTRIBUTES if self.relative else ARFF_ATTRIBUTES
         lines = [
             "% " + self.header_json(file_index, first_time_s),
             f"@relation {ARFF_RELATION}",
             "",
-            f"@attribute {ARFF_ATTRIBUTES[0]} string",
-            *(f"@attribute {name} numeric" for name in ARFF_ATTRIBUTES[1:]),
+            f"@attribute {attributes[0]} string",
+            *(f"@attribute {name} numeric" for name in attributes[1:]),
             "",
             "@data",
         ]
@@ -53,7 +60,10 @@ class ArffFormat(LogFormat):
     def row(self, reading: Reading) -> str:
         arousal, valence = _arff_value(reading.arousal), _arff_value(reading.valence)
         speech = 1 if reading.speech else 0
-        return f"'{self.instance}',{reading.index * HOP_S:.2f},{arousal},{valence},{speech}\n"
+        line = f"'{self.instance}',{reading.index * HOP_S:.2f},{arousal},{valence},{speech}"
+        if self.relative:
+            line += f",{_arff_value(reading.arousal_rel)},{_arff_value(reading.valence_rel)}"
+        return line + "\n"
 
     def footer(self, summary_json: str) -> str:
         return "% " + summary_json + "\n"
@@ -80,25 +90,28 @@ def _arff_comments(path: Path, lines: list[str]) -> LogPart:
     return part
 
 
-def _check_arff_attributes(path: Path, lines: list[str]) -> bool:
-    """Check the attribute layout; return whether the file has data rows."""
-    names = [line.split()[1] for line in lines if line.lower().startswith("@attribute ")]
-    if tuple(names) != ARFF_ATTRIBUTES:
+def _check_arff_attributes(path: Path, lines: list[str]) -> tuple[bool, bool]:
+    """Check the attribute layout; return whether the file has data rows, and whether it
+    has the calibration's relative attributes."""
+    names = tuple(line.split()[1] for line in lines if line.lower().startswith("@attribute "))
+    if names not in (ARFF_ATTRIBUTES, ARFF_RELATIVE_ATTRIBUTES):
         raise DataFormatError(
             f"{path}: attributes {', '.join(names) or '(none)'}, "
-            f"expected {', '.join(ARFF_ATTRIBUTES)}"
+            f"expected {', '.join(ARFF_ATTRIBUTES)} (and arousal_rel, valence_rel)"
         )
     starts = [i for i, line in enumerate(lines) if line.strip().lower() == "@data"]
     if not starts:
         raise DataFormatError(f"{path}: no @data section (truncated?)")
     rest = lines[starts[0] + 1 :]
-    return any(line.strip() and not line.startswith("%") for line in rest)
+    has_rows = any(line.strip() and not line.startswith("%") for line in rest)
+    return has_rows, names == ARFF_RELATIVE_ATTRIBUTES
 
 
 def read_arff_log(path: Path, text: str) -> LogPart:
     lines = text.splitlines()
     part = _arff_comments(path, lines)
-    if not _check_arff_attributes(path, lines):
+    has_rows, part.relative = _check_arff_attributes(path, lines)
+    if not has_rows:
         return part
     table = parse_arff(text, source=str(path), step_s=None)
     speech = table.column("speech")
@@ -108,4 +121,7 @@ def read_arff_log(path: Path, text: str) -> LogPart:
     part.arousal = table.column("arousal").tolist()
     part.valence = table.column("valence").tolist()
     part.speech = (speech == 1.0).tolist()
+    if part.relative:
+        part.arousal_rel = table.column("arousal_rel").tolist()
+        part.valence_rel = table.column("valence_rel").tolist()
     return part

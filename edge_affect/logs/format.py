@@ -26,6 +26,8 @@ class LogFormat:
         body = dumps(header.to_dict())
         self._header_body = body[1:-1]  # encoded once; completed per file
         self.instance = instance
+        #: a calibrated run: rows carry ``arousal_rel`` and ``valence_rel`` too
+        self.relative = header.calibration is not None
 
     def header_json(self, file_index: int, first_time_s: float | None) -> str:
         return (
@@ -57,3 +59,6 @@ class LogPart:
     speech: list[bool] = field(default_factory=list)
     header: dict[str, Any] | None = None
     summary: dict[str, Any] | None = None
+    relative: bool = False  # the log has the calibration's relative columns
+    arousal_rel: list[float] = field(default_factory=list)
+    valence_rel: list[float] = field(default_factory=list)

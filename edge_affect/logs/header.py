@@ -43,7 +43,9 @@ class LogHeader:
 
     ``source``: a description (``"USB Mic @ 48000 Hz"``, a file name) or a dict such as
     ``{"device": "USB Mic", "native_rate_hz": 48000}``;
-    ``model``: see :func:`model_info`; ``settings``: gate, silence policy, VAD mode, ...
+    ``model``: see :func:`model_info`; ``settings``: gate, silence policy, VAD mode, ...;
+    ``calibration``: ``{"seconds": S, "hops": N}`` for a run with ``--calibrate S`` (its rows
+    then carry ``arousal_rel`` and ``valence_rel``), ``None`` otherwise (and absent in the JSON).
     """
 
     started: str
@@ -51,6 +53,7 @@ class LogHeader:
     model: dict[str, Any]
     edge_affect_version: str = __version__
     settings: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] | None = None
 
     @classmethod
     def now(
@@ -70,6 +73,7 @@ class LogHeader:
             "model": self.model,
             "edge_affect_version": self.edge_affect_version,
             "settings": self.settings,
+            **({} if self.calibration is None else {"calibration": self.calibration}),
         }
 
 

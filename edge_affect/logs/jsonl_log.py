@@ -1,7 +1,9 @@
 """The JSONL log: a header object, one object per reading, a summary object at a clean close.
 
 Rows: ``time, arousal, valence, speech, output, wall_time, latency_ms, overflows, drops``; a
-row whose model output was not finite has ``null`` values and ``"valid": false``.
+row whose model output was not finite has ``null`` values and ``"valid": false``. A calibrated
+run (``--calibrate``) adds ``arousal_rel`` and ``valence_rel`` after ``valence`` (``null``
+until the baseline is complete); its summary holds the baseline (``calibration``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ class JsonlFormat(LogFormat):
             if r.valid
             else {"arousal": None, "valence": None, "valid": False}
         )
+        if self.relative:
+            values["arousal_rel"] = _json_value(r.arousal_rel)
+            values["valence_rel"] = _json_value(r.valence_rel)
         row = {
             "time": time_json(r),
             **values,
@@ -47,6 +52,11 @@ class JsonlFormat(LogFormat):
 
     def footer(self, summary_json: str) -> str:
         return summary_json + "\n"
+
+
+def _json_value(value: float) -> float | None:
+    """Six decimals, or ``null`` for a missing (non-finite) value."""
+    return round(float(value), 6) if math.isfinite(value) else None
 
 
 def _json_number(obj: Mapping[str, Any], key: str, source: str) -> float:
@@ -65,6 +75,10 @@ def _jsonl_row(part: LogPart, obj: Mapping[str, Any], source: str) -> None:
     part.arousal.append(math.nan if invalid else _json_number(obj, "arousal", source))
     part.valence.append(math.nan if invalid else _json_number(obj, "valence", source))
     part.speech.append(speech)
+    if part.relative:
+        for key, column in (("arousal_rel", part.arousal_rel), ("valence_rel", part.valence_rel)):
+            missing = obj.get(key, 0) is None  # null: before the baseline, or no value
+            column.append(math.nan if missing else _json_number(obj, key, source))
 
 
 def read_jsonl_log(path: Path, text: str) -> LogPart:
@@ -79,6 +93,7 @@ def read_jsonl_log(path: Path, text: str) -> LogPart:
             raise DataFormatError(f"{source}: not valid JSON ({exc.msg}); truncated?") from None
         if part.header is None:
             part.header = check_header(obj, source)
+            part.relative = part.header.get("calibration") is not None
             continue
         if not isinstance(obj, dict):
             raise DataFormatError(f"{source}: expected a JSON object")

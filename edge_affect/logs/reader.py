@@ -36,6 +36,10 @@ class LogTable:
     header: dict[str, Any] | None = None  # of the first file; None for CSV
     summary: dict[str, Any] | None = None  # of the last file, when it was closed cleanly
     paths: tuple[Path, ...] = ()
+    #: A calibrated run's relative values (NaN before the baseline was complete); ``None``
+    #: for a log without them. Its baseline is in ``summary["calibration"]`` (JSONL, ARFF).
+    arousal_rel: FloatArray | None = None
+    valence_rel: FloatArray | None = None
 
     @property
     def n_rows(self) -> int:
@@ -88,6 +92,12 @@ def log_files(path: str | Path) -> list[Path]:
 
 
 def _check_member(part: LogPart, first: LogPart, index: int, path: Path) -> None:
+    if part.relative != first.relative:
+        which = "has" if part.relative else "lacks"
+        raise DataFormatError(
+            f"{path}: {which} the relative columns arousal_rel, valence_rel, unlike the first "
+            "file (another run?)"
+        )
     if part.header is None or first.header is None:
         return
     if part.header.get("file_index") not in (None, index):
@@ -124,6 +134,7 @@ def read_log(paths: str | Path | Sequence[str | Path], fmt: str | None = None) -
         if parts:
             _check_member(part, parts[0], index, path)
         parts.append(part)
+    relative = parts[0].relative
     return LogTable(
         times=np.asarray([t for p in parts for t in p.times], dtype=np.float64),
         arousal=np.asarray([a for p in parts for a in p.arousal], dtype=np.float64),
@@ -132,4 +143,10 @@ def read_log(paths: str | Path | Sequence[str | Path], fmt: str | None = None) -
         header=parts[0].header,
         summary=parts[-1].summary,
         paths=tuple(files),
+        arousal_rel=_column([a for p in parts for a in p.arousal_rel]) if relative else None,
+        valence_rel=_column([v for p in parts for v in p.valence_rel]) if relative else None,
     )
+
+
+def _column(values: list[float]) -> FloatArray:
+    return np.asarray(values, dtype=np.float64)

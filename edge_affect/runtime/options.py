@@ -12,6 +12,7 @@ from edge_affect.audio import HOP_S, LABEL_RATE_HZ
 from edge_affect.errors import EdgeAffectError
 from edge_affect.live import LiveOptions
 from edge_affect.logs.writer import MEMBER_NAME, member_path
+from edge_affect.stream.calibration import MAX_CALIBRATION_S
 from edge_affect.stream.feed import Source
 from edge_affect.stream.pipeline import PipelineSettings
 from edge_affect.stream.sources import MAX_RATE_HZ, MIN_RATE_HZ, FileSource
@@ -69,6 +70,18 @@ def duration_hops(duration_s: float | None) -> int | None:
             "(leave it out to run until stopped)"
         )
     return max(1, round(duration_s * LABEL_RATE_HZ))
+
+
+def check_calibrate(seconds: float | None) -> float | None:
+    """``--calibrate S``: a positive number of seconds of speech, at most 10 minutes."""
+    if seconds is None:
+        return None
+    if not (math.isfinite(seconds) and 0 < seconds <= MAX_CALIBRATION_S):
+        raise EdgeAffectError(
+            f"--calibrate {seconds:g}: choose the seconds of speech for the baseline, "
+            f"more than 0 and at most {MAX_CALIBRATION_S:g} (30 to 60 is typical)"
+        )
+    return seconds
 
 
 #: ``run``'s chunk for a file read as fast as possible: 10 s of audio per model call.

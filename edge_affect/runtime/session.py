@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from edge_affect import signals
+from edge_affect.audio import HOP_S
 from edge_affect.errors import EdgeAffectError
 from edge_affect.live import LiveOutput, RunInfo, close_outputs, open_outputs
 from edge_affect.live.view import LiveView
@@ -21,14 +23,22 @@ from edge_affect.logs.writer import Sink, open_sink
 from edge_affect.paths import default_model, display
 from edge_affect.runtime.options import LogOptions, RunOptions
 from edge_affect.runtime.record import Recorder
+from edge_affect.stream.calibration import Baseline, Calibration, calibration_hops
 from edge_affect.stream.feed import Source
 from edge_affect.stream.model import AffectModel
 from edge_affect.stream.pipeline import Consumer, Pipeline, PipelineSettings, Summary, run_stream
+from edge_affect.stream.reading import Reading
 from edge_affect.version import __version__
 
 
 def load_model(options: RunOptions) -> AffectModel:
     return AffectModel(options.model or default_model(), threads=options.threads)
+
+
+def _calibration(settings: PipelineSettings) -> dict[str, Any] | None:
+    """The log header's record of ``--calibrate`` (the baseline itself is in the summary)."""
+    seconds = settings.calibrate_s
+    return None if seconds is None else {"seconds": seconds, "hops": calibration_hops(seconds)}
 
 
 def _header(model: AffectModel, source: Source, settings: PipelineSettings) -> LogHeader:
@@ -46,6 +56,7 @@ def _header(model: AffectModel, source: Source, settings: PipelineSettings) -> L
             "vad_hangover_ms": settings.vad.hangover_ms,
             "threads": model.session.get_session_options().intra_op_num_threads,
         },
+        calibration=_calibration(settings),
     )
 
 
@@ -122,6 +133,8 @@ def stream_to_log(
         raise
     consumers: list[Consumer] = [sink, *outputs]
     view = None if options.quiet else LiveView()
+    if pipeline.calibration is not None:
+        consumers.append(CalibrationNotice(pipeline.calibration, announce, view))
     if view is not None:
         consumers.append(view)
     try:
@@ -140,14 +153,63 @@ def stream_to_log(
         if recorder is not None:
             recorder.close()
     error = summary.failure
+    closing = _closing_summary(summary, pipeline.calibration, announce)
     try:
         if not isinstance(error, SinkError):  # a failed sink has already closed itself
-            sink.close(summary.to_dict())
+            sink.close(closing)
     finally:
-        close_outputs(outputs, summary.to_dict(), announce)
+        close_outputs(outputs, closing, announce)
     if error is not None:
         raise RunError(error, summary, list(sink.paths))
     return summary, list(sink.paths)
+
+
+def calibration_line(baseline: Baseline) -> str:
+    """The one line that says the baseline is complete."""
+    return (
+        f"calibrated at {baseline.time_s:.2f} s: baseline arousal {baseline.arousal:+.4f}, "
+        f"valence {baseline.valence:+.4f}, the mean of {baseline.speech_s:.2f} s of speech "
+        f"({baseline.hops} hops); readings are now also logged relative to it"
+    )
+
+
+class CalibrationNotice:
+    """Says once, through ``announce``, that the baseline is complete, when the reading that
+    completed it is delivered (a chunk's readings are all made before the first is delivered).
+    The live view's line is ended first, so that the message gets a line of its own."""
+
+    def __init__(
+        self, calibration: Calibration, announce: Callable[[str], None], view: LiveView | None
+    ) -> None:
+        self.calibration = calibration
+        self.announce = announce
+        self.view = view
+        self.said = False
+
+    def write(self, reading: Reading) -> None:
+        baseline = self.calibration.baseline
+        if self.said or baseline is None or reading.index < baseline.index:
+            return
+        self.said = True
+        if self.view is not None:
+            self.view.break_line()
+        self.announce(calibration_line(baseline))
+
+
+def _closing_summary(
+    summary: Summary, calibration: Calibration | None, announce: Callable[[str], None]
+) -> dict[str, Any]:
+    """The summary the log and the live outputs get at the end; with ``--calibrate``, the
+    calibration too (and a line when it never completed)."""
+    closing: dict[str, Any] = dict(summary.to_dict())
+    if calibration is not None:
+        closing["calibration"] = calibration.to_dict()
+        if not calibration.complete:
+            announce(
+                f"calibration incomplete: {calibration.counted * HOP_S:.2f} of "
+                f"{calibration.seconds:g} s of speech; the log has no relative values"
+            )
+    return closing
 
 
 class RunError(EdgeAffectError):

@@ -10,6 +10,10 @@ Gated silence (``gate=True``): the model is not run; a stream-mode model's state
 was (the silence is cut out of its history), a window-mode model still receives the hop in
 its window. The output holds the last model reading, or decays towards 0 (the neutral point
 of the AVEC scale) with time constant ``decay_tau_s``; the reading's ``output`` says which.
+
+Calibration (``calibrate_s``): the readings also pass through a
+:class:`~edge_affect.stream.calibration.Calibration`, which sets their values relative to the
+mean of the first ``calibrate_s`` seconds of model readings (``pipeline.calibration``).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from edge_affect.arrays import Int16Array
 from edge_affect.audio import HOP_S
 from edge_affect.errors import EdgeAffectError
 from edge_affect.signals import signal_name
+from edge_affect.stream.calibration import Calibration, calibration_hops
 from edge_affect.stream.feed import Source, SourceStats
 from edge_affect.stream.model import AffectModel
 from edge_affect.stream.reading import Output, Reading
@@ -42,12 +47,15 @@ class PipelineSettings:
     silence: Silence = "hold"
     decay_tau_s: float = 2.0
     vad: VadSettings = field(default_factory=VadSettings)
+    calibrate_s: float | None = None  # seconds of speech for the baseline; None: no calibration
 
     def __post_init__(self) -> None:
         if self.silence not in ("hold", "decay"):
             raise ValueError(f"silence policy must be hold or decay, got {self.silence!r}")
         if self.decay_tau_s <= 0:
             raise ValueError("decay_tau_s must be positive")
+        if self.calibrate_s is not None:
+            calibration_hops(self.calibrate_s)  # ValueError when out of range
 
 
 class Pipeline:
@@ -59,11 +67,15 @@ class Pipeline:
         self.gate = VadGate(self.settings.vad)
         self.stream = model.stream()
         self._decay = math.exp(-HOP_S / self.settings.decay_tau_s)
+        seconds = self.settings.calibrate_s
+        self.calibration = Calibration(seconds) if seconds is not None else None
         self.reset()
 
     def reset(self) -> None:
         self.gate.reset()
         self.stream.reset()
+        if self.calibration is not None:
+            self.calibration.reset()
         self.index = 0
         self.arousal = 0.0
         self.valence = 0.0
@@ -161,7 +173,7 @@ class Pipeline:
             capture_time=capture_time,
         )
         self.index += 1
-        return reading
+        return reading if self.calibration is None else self.calibration.apply(reading)
 
 
 class Consumer(Protocol):

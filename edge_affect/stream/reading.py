@@ -27,6 +27,11 @@ class Reading:
     #: ``time.monotonic()`` when the hop's last sample was captured: from the input's ADC time
     #: for a microphone; for a file, the stream's start plus the hop's end (the pipeline's time).
     capture_time: float | None = None
+    #: The reading minus the session's baseline (``--calibrate``,
+    #: :mod:`edge_affect.stream.calibration`); NaN before the baseline is complete, in a row
+    #: without values, and in a stream without calibration.
+    arousal_rel: float = math.nan
+    valence_rel: float = math.nan
 
     @property
     def valid(self) -> bool:

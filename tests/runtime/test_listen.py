@@ -126,6 +126,56 @@ def test_listen_records_in_real_time_on_the_40ms_grid(
     assert "hops" in stdout and "speech" in stdout
 
 
+def test_listen_calibrates_like_run_on_what_it_heard(
+    pulse: dict[str, str],
+    exported_models: dict[str, Path],
+    speech_16k: np.ndarray,
+    tmp_path: Path,
+) -> None:
+    """``listen --calibrate``: the baseline and relative values of a live stream are those of
+    ``run --calibrate`` on its own recording, and the completion is said on stderr."""
+    require_program("paplay", "apt-get install pulseaudio-utils")
+    wav = tmp_path / "speech48k.wav"
+    original = _speech_wav(wav, speech_16k, 48_000)
+    model = str(exported_models["stream"])
+    log, record, again = tmp_path / "live.jsonl", tmp_path / "heard.wav", tmp_path / "run.jsonl"
+    duration_s = f"{original.shape[0] / SAMPLE_RATE + 1.5:.2f}"
+    listen = subprocess.Popen(
+        [
+            *_cli("listen", "--model", model, "--duration", duration_s, "--out", str(log)),
+            *("--record", str(record), "--calibrate", "1", "--quiet"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not log.exists() and time.monotonic() < deadline:  # the stream is open
+        time.sleep(0.05)
+    time.sleep(0.3)
+    subprocess.run(["paplay", str(wav)], check=True, timeout=60)
+    _, stderr = listen.communicate(timeout=LISTEN_TIMEOUT_S)
+    assert listen.returncode == 0, stderr
+    rerun = subprocess.run(
+        _cli("run", str(record), "--model", model, "--out", str(again), "--calibrate", "1"),
+        capture_output=True,
+        text=True,
+        timeout=LISTEN_TIMEOUT_S,
+        check=False,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    header, rows = _jsonl_rows(log)
+    _, expected = _jsonl_rows(again)
+    assert header["calibration"] == {"seconds": 1.0, "hops": 25}
+    keys = ("time", "arousal", "valence", "speech", "arousal_rel", "valence_rel")
+    assert [[r[k] for k in keys] for r in rows] == [[r[k] for k in keys] for r in expected]
+    done = [i for i, r in enumerate(rows) if r["arousal_rel"] is not None]
+    assert done and sum(r["output"] == "model" for r in rows[: done[0] + 1]) == 25
+    said = [line for line in stderr.splitlines() if line.startswith("calibrated at")]
+    assert said == [line for line in rerun.stderr.splitlines() if line.startswith("calibrated")]
+    assert said[0].startswith(f"calibrated at {done[0] * 0.04:.2f} s: baseline arousal")
+
+
 def _source_outputs() -> list[str]:
     """Indexes of the server's recording streams."""
     listing = subprocess.run(
