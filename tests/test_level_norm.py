@@ -38,14 +38,17 @@ def test_stored_configs_without_the_key_load_with_it_off() -> None:
 
 
 def test_the_running_mean_warms_up_as_a_plain_mean_then_decays_with_tau() -> None:
-    config = FrontendConfig(level_tau_s=0.5)  # rate 0.0198: warm-up of 50 frames
+    config = FrontendConfig(level_tau_s=0.5)  # rate 0.0198: the warm-up is 50 values
     x = np.zeros((200, config.n_mels))
     x[0] = 1.0
     _, means = level_norm_reference(x, config)
-    warm = int(1 / config.level_rate)
-    assert means[warm - 1, 0] == pytest.approx(1.0 / warm)  # plain mean of the first frames
-    after = means[warm - 1 + 50, 0] / means[warm - 1, 0]
-    assert after == pytest.approx((1 - config.level_rate) ** 50)  # then exponential
+    assert means[47, 0] == pytest.approx(1.0 / 48)  # the plain mean of the first 12 hops
+    rate = config.level_rate
+    assert 1.0 / 52 < rate  # from hop 13 (52 values) on, the exponential rate
+    after = means[51 + 4 * 10, 0] / means[51, 0]  # ten hops later
+    assert after == pytest.approx((1 - 4 * rate) ** 10)  # a hop's four values enter together
+    # against four frame steps: (1 - 4r) / (1 - r)^4 ~ 1 - 6r^2 / (1 - 4r) per hop
+    assert after == pytest.approx((1 - rate) ** 40, rel=10 * 6 * rate**2 / (1 - 4 * rate))
 
 
 def test_whole_signals_in_a_batch_get_the_reference_means() -> None:
