@@ -21,6 +21,7 @@ import numpy as np
 
 from edge_affect.audio import HOP_SAMPLES
 from edge_affect.errors import DataFormatError, EdgeAffectError
+from edge_affect.pcm import int16_to_float
 from edge_affect_train.cli import needs_extra
 
 WARMUP_HOPS = 50
@@ -40,7 +41,7 @@ def step_latency(hops: np.ndarray) -> dict[str, Any]:
         with torch.no_grad():
             torch.manual_seed(0)
             student = AudioStudent(StudentConfig()).eval()
-            x = torch.from_numpy(hops.astype(np.float32) / 32768.0)
+            x = torch.from_numpy(int16_to_float(hops))
             state = student.initial_state(1)
             for hop in x[:WARMUP_HOPS]:
                 _, state = student.step(hop[None], state)

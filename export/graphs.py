@@ -23,11 +23,12 @@ from torch import Tensor, nn
 
 from edge_affect.audio import HOP_SAMPLES
 from edge_affect.errors import EdgeAffectError
+from edge_affect.pcm import INT16_SCALE
 from edge_affect_train.frontend import FrontendConfig
 from edge_affect_train.models import AudioStudent
 
-#: int16 full scale; training audio is ``int16 / 32768`` (soundfile's float conversion).
-PCM_SCALE = 1.0 / 32768.0
+#: int16 -> float inside the graph: training audio is ``int16 / 32768`` (edge_affect.pcm).
+PCM_SCALE = 1.0 / INT16_SCALE
 
 
 class GRUCell(nn.Module):

@@ -18,6 +18,7 @@ import onnx
 import torch
 
 from edge_affect.audio import HOP_SAMPLES, LABEL_NAMES, SAMPLE_RATE
+from edge_affect.pcm import float_to_int16, int16_to_float
 from edge_affect.scoring.metrics import ccc_per_dimension
 from edge_affect.stream.model import AffectModel
 from edge_affect_export.chunk import hop_graph
@@ -46,8 +47,7 @@ class Clip:
 def to_int16(samples: np.ndarray) -> np.ndarray:
     """Float PCM in [-1, 1] -> int16 (round, clip), whole hops only."""
     n = samples.shape[0] // HOP_SAMPLES * HOP_SAMPLES
-    scaled = np.round(np.asarray(samples[:n], dtype=np.float64) * 32768.0)
-    return np.clip(scaled, -32768, 32767).astype(np.int16)
+    return float_to_int16(np.asarray(samples[:n], dtype=np.float64))
 
 
 def espeak_clip() -> Clip:
@@ -76,7 +76,7 @@ def run_onnx(model: AffectModel, pcm: np.ndarray) -> np.ndarray:
 @torch.no_grad()
 def run_torch(student: AudioStudent, pcm: np.ndarray, mode: str, window_hops: int) -> np.ndarray:
     """The reference: the torch student, streamed hop by hop (stream) or per window (window)."""
-    x = torch.from_numpy(pcm.astype(np.float32) / 32768.0).unsqueeze(0)
+    x = torch.from_numpy(int16_to_float(pcm)).unsqueeze(0)
     if mode == "stream":
         state = student.initial_state(1)
         out = []

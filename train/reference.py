@@ -52,6 +52,7 @@ from edge_affect.arrays import FloatArray
 from edge_affect.audio import HOP_S, LABEL_NAMES, SAMPLE_RATE
 from edge_affect.errors import DataFormatError, MissingDataError, ToolMissingError
 from edge_affect.formats.timegrid import shift_frames
+from edge_affect.pcm import INT16_SCALE
 from edge_affect.scoring.metrics import ccc
 from edge_affect_train.data.avec import AvecCorpus, Session
 
@@ -94,7 +95,8 @@ def require_reference() -> None:
 def feature_names() -> tuple[str, ...]:
     """The 88 eGeMAPSv02 functional names, in feature-column order."""
     require_reference()
-    opensmile = importlib.import_module("opensmile")
+    import opensmile  # noqa: PLC0415 - the optional bench extra, loaded when used
+
     smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02)
     return tuple(smile.feature_names)
 
@@ -107,12 +109,13 @@ def window_functionals(
     Returns ``(starts_s, features)``: window start times and ``(windows, 88)`` values.
     """
     require_reference()
-    opensmile = importlib.import_module("opensmile")  # optional extra, loaded when used
+    import opensmile  # noqa: PLC0415 - the optional bench extra, loaded when used
+
     duration_s = samples.shape[0] / sample_rate
     if duration_s < window_s:
         raise DataFormatError(f"audio of {duration_s:.2f} s is shorter than a {window_s} s window")
     # openSMILE's wrapper scales by 32768 and casts to int16: keep +1.0 from wrapping around.
-    pcm = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 32767 / 32768)
+    pcm = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 32767 / INT16_SCALE)
     with tempfile.TemporaryDirectory() as tmp:
         frame_conf = Path(tmp) / "frame_mode.conf.inc"
         frame_conf.write_text(
@@ -414,7 +417,8 @@ def _partitions(
 def _one_blas_thread() -> Any:
     """The fits are 89 x 89 problems: one BLAS thread is enough, and a multi-threaded
     OpenBLAS on busy cores was measured 20-50x slower (a 67k x 89 Gram: 0.04 s vs 0.3-1.9 s)."""
-    threadpoolctl = importlib.import_module("threadpoolctl")
+    import threadpoolctl  # noqa: PLC0415 - the optional bench extra
+
     return threadpoolctl.threadpool_limits(limits=1, user_api="blas")
 
 

@@ -33,6 +33,7 @@ from edge_affect.errors import EdgeAffectError
 from edge_affect.formats.arff import FrameTable, gold_standard_table, write_arff
 from edge_affect.formats.raters import write_ratings
 from edge_affect.formats.timegrid import frame_times, n_frames_for_duration
+from edge_affect.pcm import float_to_int16_sndfile
 from edge_affect_train.synth import channel, modalities, raters, speech
 from edge_affect_train.synth import latent as latent_model
 from edge_affect_train.synth.channel import Chain
@@ -52,7 +53,6 @@ from edge_affect_train.synth.signals import FloatArray
 MANIFEST = "synth.json"
 VIDEO_MODALITY = "video_appearance"
 PHYSIO_MODALITY = "physio"
-PCM_FULL_SCALE = 32767
 _PLAN_STREAM = 7
 _MIXING_STREAM = 99
 _CHAIN_STREAM = 11  # a session's recording chain: its own stream, so nothing else moves
@@ -162,7 +162,7 @@ def _write_latent(root: Path, name: str, latent: FloatArray, flags: FloatArray) 
 
 def _write_audio(path: Path, mixed: FloatArray, sample_rate: int) -> int:
     clipped = int(np.count_nonzero(np.abs(mixed) > 1.0))
-    pcm = np.round(np.clip(mixed, -1.0, 1.0) * PCM_FULL_SCALE).astype(np.int16)
+    pcm = float_to_int16_sndfile(mixed)
     path.parent.mkdir(parents=True, exist_ok=True)
     soundfile.write(str(path), pcm, sample_rate, subtype="PCM_16", format="WAV")
     return clipped
