@@ -44,7 +44,7 @@ def test_the_running_mean_warms_up_as_a_plain_mean_then_decays_with_tau() -> Non
     _, means = level_norm_reference(x, config)
     assert means[47, 0] == pytest.approx(1.0 / 48)  # the plain mean of the first 12 hops
     rate = config.level_rate
-    assert 1.0 / 52 < rate  # from hop 13 (52 values) on, the exponential rate
+    assert rate > 1.0 / 52  # from hop 13 (52 values) on, the exponential rate
     after = means[51 + 4 * 10, 0] / means[51, 0]  # ten hops later
     assert after == pytest.approx((1 - 4 * rate) ** 10)  # a hop's four values enter together
     # against four frame steps: (1 - 4r) / (1 - r)^4 ~ 1 - 6r^2 / (1 - 4r) per hop
