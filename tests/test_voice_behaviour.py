@@ -8,11 +8,12 @@ checks what the model must do whatever it was trained on:
 
 - a constant recording gain of -12 dB or +6 dB moves the mean readings by at most 0.05 (the
   level normalisation in its frontend);
-- a higher-pitched version of the same sentence reads higher arousal in at least 80 % of the
-  sentences (the corpus ties pitch to arousal, as speech does).
+- a higher-pitched and a faster version of the same sentence read higher arousal in at
+  least 80 % of the synthetic sentences (the corpus ties pitch and rate to arousal, as speech
+  does).
 
-Tempo is measured and reported in the card but not asserted: the bundled model reads a faster
-version higher in fewer than 80 % of the sentences (the card says how many).
+The 7 sentences of the real prompts are too few for a share to mean much; the card reports
+them (the bundled model does not follow tempo or pitch there).
 """
 
 from __future__ import annotations
@@ -66,7 +67,10 @@ def test_a_recording_gain_barely_moves_the_readings(
     assert abs(row["valence_high"] - row["valence_low"]) <= 0.05, row
 
 
-def test_a_higher_pitched_sentence_reads_higher_arousal(measured: dict[str, Any]) -> None:
-    row = _row(measured, "synthetic", "pitch -300 -> +300 cents")
+@pytest.mark.parametrize("change", ["pitch -300 -> +300 cents", "tempo 0.8 -> 1.25"])
+def test_a_higher_pitched_or_faster_sentence_reads_higher_arousal(
+    measured: dict[str, Any], change: str
+) -> None:
+    row = _row(measured, "synthetic", change)
     assert row["sentences"] >= 50  # many sentences and voices, not one
     assert row["high_reads_higher_arousal"] >= 0.8, row
