@@ -85,7 +85,7 @@ for method in transfer baseline; do
   fi
 done
 
-MODELS=(transfer_fp32="$WORK/export/transfer.onnx" transfer_int8="$WORK/export/transfer.int8.onnx"
+SCORED=(transfer_fp32="$WORK/export/transfer.onnx" transfer_int8="$WORK/export/transfer.int8.onnx"
         baseline_fp32="$WORK/export/baseline.onnx" baseline_int8="$WORK/export/baseline.int8.onnx"
         previous_fp32="$WORK/previous/default.onnx" previous_int8="$WORK/previous/default.int8.onnx")
 for corpus in "$CORPUS" "$PREVIOUS_CORPUS"; do
@@ -93,7 +93,7 @@ for corpus in "$CORPUS" "$PREVIOUS_CORPUS"; do
   [ "$corpus" = "$CORPUS" ] || scores="$WORK/scores-$PREVIOUS_PRESET.json"
   if [ ! -f "$scores" ]; then
     step "scoring the ONNX files on $(basename "$corpus") through the device pipeline (no gate)"
-    "$PYTHON" scripts/default_model.py score "$corpus" "$scores.partial" "${MODELS[@]}"
+    "$PYTHON" scripts/default_model.py score "$corpus" "$scores.partial" "${SCORED[@]}"
     mv "$scores.partial" "$scores"
   fi
 done
