@@ -243,6 +243,14 @@ def train_student(
             "taken relative to (gain and microphone invariance); 0: off.",
         ),
     ] = 0.0,
+    train_labels: Annotated[
+        str,
+        typer.Option(
+            "--train-labels",
+            help="gold (the raters' mean) or latent (a synthetic corpus's truth: the "
+            "ceiling of what the audio holds); dev and test are scored on gold.",
+        ),
+    ] = "gold",
     label_delay: LabelDelay = 0.0,
     postprocess: Postprocess = False,
     epochs: Epochs = 40,
@@ -264,7 +272,18 @@ def train_student(
     weights = (translation_weight, alignment_weight)
     typer.echo(
         commands.student(
-            data, teacher, method, out, align, encoder, hidden, z_dim, weights, args, level_tau
+            data,
+            teacher,
+            method,
+            out,
+            align,
+            encoder,
+            hidden,
+            z_dim,
+            weights,
+            args,
+            level_tau,
+            train_labels,
         )
     )
 

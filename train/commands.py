@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
+import torch
+
 from edge_affect.errors import EdgeAffectError
+from edge_affect_train.data.tensors import SessionData
 from edge_affect_train.frontend import FrontendConfig, level_normalised
 from edge_affect_train.losses import ALIGN_KINDS, AlignKind
 from edge_affect_train.models import ENCODER_KINDS, EncoderConfig, EncoderKind, StudentConfig
@@ -64,6 +69,29 @@ def teacher(
 
 #: The longest level normalisation time constant (an hour: beyond it, a plain running mean).
 MAX_LEVEL_TAU_S = 3600.0
+#: What the training split's labels are: the gold standard (the raters' mean, as a RECOLA
+#: user has), or a synthetic corpus's latent truth (no rater delay or noise: the ceiling of
+#: what the audio holds). Dev (model selection) and test are always scored on the gold standard.
+TRAIN_LABELS = ("gold", "latent")
+
+
+def latent_labels(data: Path, sessions: list[SessionData]) -> list[SessionData]:
+    """``sessions`` with the synthetic corpus's latent arousal/valence as their labels."""
+    out = []
+    for session in sessions:
+        path = data / "latent" / f"{session.name}.csv"
+        if not path.is_file():
+            raise EdgeAffectError(
+                f"{path} is missing: --train-labels latent needs a synthetic corpus "
+                "(edge-affect synth), which writes the latent truth"
+            )
+        latent = np.loadtxt(path, delimiter=";", skiprows=1, usecols=(1, 2), ndmin=2)
+        frames = session.labels.shape[0]
+        if latent.shape[0] < frames:
+            raise EdgeAffectError(f"{path}: {latent.shape[0]} rows for {frames} label frames")
+        labels = torch.from_numpy(latent[:frames].astype(np.float32))
+        out.append(replace(session, labels=labels))
+    return out
 
 
 def student(
@@ -78,8 +106,10 @@ def student(
     weights: tuple[float, float],
     train: dict[str, Any],
     level_tau_s: float = 0.0,
+    train_labels: str = "gold",
 ) -> str:
     _check_choice(method, METHODS, "method")
+    _check_choice(train_labels, TRAIN_LABELS, "training labels")
     _check_choice(align, ALIGN_KINDS, "alignment")
     _check_choice(encoder, ENCODER_KINDS, "encoder")
     if not 0.0 <= level_tau_s <= MAX_LEVEL_TAU_S:
@@ -93,7 +123,7 @@ def student(
     if teacher_model is not None:
         z_dim = teacher_model.latent_dim
     modalities = teacher_model.config.modalities if teacher_model is not None else ()
-    config = TrainConfig(**train)
+    config = TrainConfig(**train, train_labels=train_labels)
     transfer = TransferConfig(
         method=cast(Method, method),
         align=cast(AlignKind, align),
@@ -102,6 +132,8 @@ def student(
     )
     frontend = level_normalised(level_tau_s) if level_tau_s > 0 else FrontendConfig()
     _, splits = load_data(data, modalities, frontend, config.label_delay_s)
+    if train_labels == "latent":
+        splits["train"] = latent_labels(data, splits["train"])
     student_config = StudentConfig(
         frontend, EncoderConfig(kind=cast(EncoderKind, encoder), hidden=hidden), z_dim
     )

@@ -49,6 +49,9 @@ class TrainConfig:
     quiet: bool = False
     label_delay_s: float = 0.0  # annotation delay compensation applied when loading labels
     postprocess: bool = False  # dev-chosen smoothing of predictions, reported beside raw scores
+    #: the training split's labels: "gold" or a synthetic corpus's "latent" truth (recorded;
+    #: the loading is done by the caller, edge_affect_train.commands.latent_labels)
+    train_labels: str = "gold"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
