@@ -227,7 +227,12 @@ def test_plot_draws_a_calibrated_log(
     model = str(exported_models["stream"])
     args = ["run", str(paths.DEMO_AUDIO), "--model", model, "--out", str(log), "--calibrate", "5"]
     assert runner.invoke(app, args).exit_code == 0
-    assert read_log(log).arousal_rel is not None
+    table = read_log(log)
+    assert table.arousal_rel is not None
+    filled = np.isfinite(table.arousal_rel)
+    assert filled.any() and not filled[0]  # empty until the 5 s baseline, relative after
+    offsets = table.arousal[filled] - table.arousal_rel[filled]
+    assert np.ptp(offsets) < 1e-5  # one frozen baseline: relative = absolute - baseline
     gold = [a for p in cli_results.DEMO_GOLD for a in ("--gold", str(p))]
     result = runner.invoke(app, ["plot", str(log), *gold, "--out", str(tmp_path / "c.png")])
     assert result.exit_code == 0, result.output
