@@ -72,8 +72,35 @@ def echo_json(payload: Any) -> None:
 Device = Annotated[
     str, typer.Option(help="auto, cpu or cuda[:N]; under torchrun each rank takes its own GPU.")
 ]
-Epochs = Annotated[int, typer.Option(help="Maximum epochs (early stopping on dev CCC).")]
-Seed = Annotated[int, typer.Option(help="Random seed (runs are deterministic on CPU).")]
+Epochs = Annotated[
+    int,
+    typer.Option(
+        help="Maximum epochs (early stopping on dev CCC), or all of them with --average-last."
+    ),
+]
+Seed = Annotated[
+    int,
+    typer.Option(
+        help="Random seed (a CPU run repeats exactly on the same machine and thread count; "
+        "other CPUs' float paths move it: docs/results/protocol.md)."
+    ),
+]
+AverageLast = Annotated[
+    int,
+    typer.Option(
+        "--average-last",
+        help="0: early stopping on dev. N: a fixed schedule of --epochs epochs whose final "
+        "weights average the last N epochs' (no per-run selection).",
+    ),
+]
+Labelled = Annotated[
+    int,
+    typer.Option(
+        help="Label-scarce training: only N training sessions (a choice fixed by --seed) keep "
+        "their labels; a transfer student still trains translation and alignment on the "
+        "rest, a baseline trains on the N alone. 0: all.",
+    ),
+]
 Quiet = Annotated[bool, typer.Option(help="No progress bars or per-epoch lines.")]
 Corpus = Annotated[Path, typer.Option(help="AVEC 2016-layout corpus folder.")]
 ExperimentData = Annotated[
@@ -101,7 +128,13 @@ Patience = Annotated[int, typer.Option(help="Epochs without dev improvement befo
 @reports_errors
 def synth(
     out: Annotated[Path, typer.Argument(help="Folder to write the corpus into (new or empty).")],
-    preset: Annotated[str, typer.Option(help="Corpus size: tiny, small or avec.")] = "tiny",
+    preset: Annotated[
+        str,
+        typer.Option(
+            help="tiny, small, avec, their -chain and -chain-flite variants, or recola "
+            "(the study preset, docs/synthetic_corpus.md)."
+        ),
+    ] = "tiny",
     seed: Annotated[int, typer.Option(help="Random seed; same seed -> same bytes.")] = 0,
     sample_rate: Annotated[
         int, typer.Option("--sample-rate", help="Audio rate in Hz.")
@@ -111,8 +144,12 @@ def synth(
         bool, typer.Option(help="Replace an existing synthetic corpus in OUT.")
     ] = False,
     valence_cue: Annotated[
-        float, typer.Option("--valence-cue", help="Scale of valence's effect on pitch and rate.")
-    ] = 1.0,
+        float | None,
+        typer.Option(
+            "--valence-cue",
+            help="Scale of valence's effect on pitch and rate [default: the preset's].",
+        ),
+    ] = None,
 ) -> None:
     """Generate a synthetic multimodal corpus in the AVEC 2016 / RECOLA layout."""
     with needs_extra("train"):
@@ -167,9 +204,13 @@ def _train_args(
     quiet: bool,
     label_delay: float,
     postprocess: bool,
+    average_last: int = 0,
+    labelled: int = 0,
 ) -> dict[str, Any]:
     """TrainConfig fields from the options teacher and student share."""
     return {
+        "average_last": average_last,
+        "labelled": labelled,
         "epochs": epochs,
         "batch_size": batch_size,
         "chunk_s": chunk_s,
@@ -204,13 +245,26 @@ def train_teacher(
     seed: Seed = 0,
     device: Device = "auto",
     quiet: Quiet = False,
+    average_last: AverageLast = 0,
+    labelled: Labelled = 0,
 ) -> None:
     """Stage 1: train the teacher on a stronger modality."""
     with needs_extra("train"):
         from edge_affect_train import commands  # noqa: PLC0415 - host-only (torch)
 
     args = _train_args(
-        epochs, batch_size, chunk_s, lr, patience, seed, device, quiet, label_delay, postprocess
+        epochs,
+        batch_size,
+        chunk_s,
+        lr,
+        patience,
+        seed,
+        device,
+        quiet,
+        label_delay,
+        postprocess,
+        average_last,
+        labelled,
     )
     typer.echo(commands.teacher(data, tuple(modality), out, encoder, hidden, args))
 
@@ -251,6 +305,14 @@ def train_student(
             "ceiling of what the audio holds); dev and test are scored on gold.",
         ),
     ] = "gold",
+    translate_to: Annotated[
+        str,
+        typer.Option(
+            "--translate-to",
+            help="What the translation decodes: features (the teacher modality, as in the "
+            "paper) or latent (the frozen teacher's latent sequence).",
+        ),
+    ] = "features",
     label_delay: LabelDelay = 0.0,
     postprocess: Postprocess = False,
     epochs: Epochs = 40,
@@ -261,13 +323,26 @@ def train_student(
     seed: Seed = 0,
     device: Device = "auto",
     quiet: Quiet = False,
+    average_last: AverageLast = 0,
+    labelled: Labelled = 0,
 ) -> None:
     """Stage 2: train the audio student (transfer, baseline or an ablation)."""
     with needs_extra("train"):
         from edge_affect_train import commands  # noqa: PLC0415 - host-only (torch)
 
     args = _train_args(
-        epochs, batch_size, chunk_s, lr, patience, seed, device, quiet, label_delay, postprocess
+        epochs,
+        batch_size,
+        chunk_s,
+        lr,
+        patience,
+        seed,
+        device,
+        quiet,
+        label_delay,
+        postprocess,
+        average_last,
+        labelled,
     )
     weights = (translation_weight, alignment_weight)
     typer.echo(
@@ -284,6 +359,7 @@ def train_student(
             args,
             level_tau,
             train_labels,
+            translate_to,
         )
     )
 
@@ -352,6 +428,80 @@ def train_experiment(
     )
 
 
+def _seed_list(seeds: str) -> list[int]:
+    """``"10"`` -> 0-9; ``"5-9"`` -> 5..9; ``"0,3"`` -> [0, 3]."""
+    try:
+        if "-" in seeds:
+            first, last = (int(x) for x in seeds.split("-", 1))
+            chosen = list(range(first, last + 1))
+        elif "," in seeds:
+            chosen = [int(x) for x in seeds.split(",")]
+        else:
+            chosen = list(range(int(seeds)))
+    except ValueError:
+        chosen = []
+    if not chosen or min(chosen) < 0:
+        raise EdgeAffectError(
+            f"--seeds {seeds!r}: give a count (10), a range (5-9) or a list (0,3)"
+        )
+    return chosen
+
+
+@reports_errors
+def train_study(
+    data: Annotated[
+        Path | None, typer.Option(help="The study's corpus (synth --preset recola).")
+    ] = None,
+    runs: Annotated[
+        Path, typer.Option(help="Working folder: teachers and run folders (not results).")
+    ] = Path("runs/study"),
+    results: Annotated[
+        Path, typer.Option(help="One JSON result file per (cell, seed); the table's source.")
+    ] = Path("docs/results/study"),
+    seeds: Annotated[
+        str, typer.Option(help="A count (10: seeds 0-9), a range (10-14) or a list (0,3).")
+    ] = "10",
+    cell: Annotated[
+        list[str] | None,
+        typer.Option(help="Cells to run (repeat; default: every cell of the study)."),
+    ] = None,
+    jobs: Annotated[int, typer.Option(help="Worker processes, one thread each.")] = 1,
+    plan: Annotated[
+        str, typer.Option(help="full (the study's settings) or smoke (a quick check).")
+    ] = "full",
+    table_only: Annotated[
+        bool, typer.Option("--table-only", help="Only assemble the table from the results.")
+    ] = False,
+) -> None:
+    """The transfer study (docs/results/protocol.md): runs what has no result file yet, then
+    writes table.md and table.json beside the results."""
+    with needs_extra("train"):
+        from edge_affect_train import transfer_study  # noqa: PLC0415 - host-only
+
+    if not table_only:
+        if data is None:
+            raise EdgeAffectError("give --data CORPUS (or --table-only)")
+        if jobs < 1:
+            raise EdgeAffectError("--jobs must be at least 1")
+        if plan not in transfer_study.PLANS:
+            raise EdgeAffectError(
+                f"unknown --plan {plan!r}; choose one of {', '.join(transfer_study.PLANS)}"
+            )
+        transfer_study.run_study(
+            data,
+            runs,
+            results,
+            cell or list(transfer_study.CELLS),
+            _seed_list(seeds),
+            transfer_study.PLANS[plan],
+            jobs,
+            typer.echo,
+        )
+    study = transfer_study.write_table(results, results / "table.md")
+    typer.echo(transfer_study.format_table(study), nl=False)
+    typer.echo(f"wrote {results / 'table.md'} and {results / 'table.json'}")
+
+
 def register(app: typer.Typer) -> None:
     """Add ``synth``, ``data describe`` and ``train teacher|student|experiment`` to ``app``."""
     app.command("synth")(synth)
@@ -365,4 +515,5 @@ def register(app: typer.Typer) -> None:
     train_app.command("teacher")(train_teacher)
     train_app.command("student")(train_student)
     train_app.command("experiment")(train_experiment)
+    train_app.command("study")(train_study)
     app.add_typer(train_app, name="train")

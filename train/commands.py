@@ -9,6 +9,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
+from edge_affect.audio import LABEL_RATE_HZ
 from edge_affect.errors import EdgeAffectError
 from edge_affect_train.data.tensors import SessionData
 from edge_affect_train.frontend import FrontendConfig, level_normalised
@@ -16,7 +17,13 @@ from edge_affect_train.losses import ALIGN_KINDS, AlignKind
 from edge_affect_train.models import ENCODER_KINDS, EncoderConfig, EncoderKind, StudentConfig
 from edge_affect_train.runs import RunResult, load_data, load_teacher, train_student, train_teacher
 from edge_affect_train.trainer import TrainConfig
-from edge_affect_train.transfer import METHODS, Method, TransferConfig
+from edge_affect_train.transfer import (
+    METHODS,
+    TRANSLATE_TO,
+    Method,
+    TransferConfig,
+    TranslateTo,
+)
 
 
 def _check_choice(value: str, choices: tuple[str, ...], what: str) -> None:
@@ -43,6 +50,48 @@ def _summary(run: RunResult) -> str:
     )
 
 
+def labelled_subset(sessions: list[SessionData], n: int, seed: int) -> list[int]:
+    """Indices of the ``n`` training sessions that keep their labels in a label-scarce run: a
+    choice fixed by ``seed`` (its own random stream), so the teacher, the baseline and the
+    transfer student of one seed share it."""
+    if not 0 < n <= len(sessions):
+        raise EdgeAffectError(
+            f"--labelled {n}: the training split has {len(sessions)} sessions (give 1-"
+            f"{len(sessions)}, or 0 for all)"
+        )
+    order = np.random.default_rng([seed, _LABELLED_STREAM]).permutation(len(sessions))
+    return sorted(int(i) for i in order[:n])
+
+
+#: The random stream of the labelled subset (apart from the training seed's own streams).
+_LABELLED_STREAM = 0x1ABE1
+
+
+def _unlabelled(session: SessionData) -> SessionData:
+    return replace(session, labels=torch.full_like(session.labels, float("nan")))
+
+
+def scarce_split(
+    sessions: list[SessionData], config: TrainConfig, keeps_unlabelled: bool
+) -> tuple[list[SessionData], TrainConfig]:
+    """The training split of a label-scarce run (``config.labelled`` > 0).
+
+    A run that can learn without labels (translation or alignment to a teacher) keeps every
+    session, the unlabelled ones with NaN labels (no task loss on them). A run that cannot
+    (a baseline, a teacher) trains on the labelled sessions alone, with as many chunks per
+    epoch as the whole split gives, so both take the same number of optimiser steps.
+    """
+    if not config.labelled:
+        return sessions, config
+    keep = set(labelled_subset(sessions, config.labelled, config.seed))
+    if keeps_unlabelled:
+        return [s if i in keep else _unlabelled(s) for i, s in enumerate(sessions)], config
+    frames = round(config.chunk_s * LABEL_RATE_HZ)
+    chunks = max(1, sum(s.n_frames for s in sessions) // frames)
+    subset = [s for i, s in enumerate(sessions) if i in keep]
+    return subset, replace(config, chunks_per_epoch=config.chunks_per_epoch or chunks)
+
+
 def teacher(
     data: Path,
     modalities: tuple[str, ...],
@@ -56,6 +105,7 @@ def teacher(
         raise EdgeAffectError("give at least one --modality (e.g. video_appearance)")
     config = TrainConfig(**train)
     _, splits = load_data(data, modalities, FrontendConfig(), config.label_delay_s)
+    splits["train"], config = scarce_split(splits["train"], config, keeps_unlabelled=False)
     run = train_teacher(
         data,
         modalities,
@@ -94,11 +144,11 @@ def latent_labels(data: Path, sessions: list[SessionData]) -> list[SessionData]:
     return out
 
 
-def student(
+def student_run(
     data: Path,
     teacher_path: Path | None,
     method: str,
-    out: Path,
+    out: Path | None,
     align: str,
     encoder: str,
     hidden: int,
@@ -107,9 +157,12 @@ def student(
     train: dict[str, Any],
     level_tau_s: float = 0.0,
     train_labels: str = "gold",
-) -> str:
+    translate_to: str = "features",
+) -> RunResult:
+    """Check the options, load the data, train and score one student (``out``: its run folder)."""
     _check_choice(method, METHODS, "method")
     _check_choice(train_labels, TRAIN_LABELS, "training labels")
+    _check_choice(translate_to, TRANSLATE_TO, "translation target")
     _check_choice(align, ALIGN_KINDS, "alignment")
     _check_choice(encoder, ENCODER_KINDS, "encoder")
     if not 0.0 <= level_tau_s <= MAX_LEVEL_TAU_S:
@@ -129,13 +182,48 @@ def student(
         align=cast(AlignKind, align),
         translation_weight=weights[0],
         alignment_weight=weights[1],
+        translate_to=cast(TranslateTo, translate_to),
     )
     frontend = level_normalised(level_tau_s) if level_tau_s > 0 else FrontendConfig()
     _, splits = load_data(data, modalities, frontend, config.label_delay_s)
     if train_labels == "latent":
         splits["train"] = latent_labels(data, splits["train"])
+    learns_unlabelled = transfer.uses_translation or transfer.uses_alignment
+    splits["train"], config = scarce_split(splits["train"], config, learns_unlabelled)
     student_config = StudentConfig(
         frontend, EncoderConfig(kind=cast(EncoderKind, encoder), hidden=hidden), z_dim
     )
-    run = train_student(data, teacher_model, out, student_config, transfer, config, splits)
+    return train_student(data, teacher_model, out, student_config, transfer, config, splits)
+
+
+def student(
+    data: Path,
+    teacher_path: Path | None,
+    method: str,
+    out: Path,
+    align: str,
+    encoder: str,
+    hidden: int,
+    z_dim: int,
+    weights: tuple[float, float],
+    train: dict[str, Any],
+    level_tau_s: float = 0.0,
+    train_labels: str = "gold",
+    translate_to: str = "features",
+) -> str:
+    run = student_run(
+        data,
+        teacher_path,
+        method,
+        out,
+        align,
+        encoder,
+        hidden,
+        z_dim,
+        weights,
+        train,
+        level_tau_s,
+        train_labels,
+        translate_to,
+    )
     return f"student ({method}): " + _summary(run)

@@ -127,3 +127,45 @@ def early_stopping(
         raise EdgeAffectError(diverged)
     task.load_state_dict(best_state)
     return stopped
+
+
+def average_states(states: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+    """The element-wise mean of ``states`` (floating tensors; others from the last state)."""
+    last = states[-1]
+    out: dict[str, Tensor] = {}
+    for key, value in last.items():
+        if value.is_floating_point():
+            out[key] = torch.stack([s[key].float() for s in states]).mean(0).to(value.dtype)
+        else:
+            out[key] = value.clone()
+    return out
+
+
+def fixed_schedule(
+    task: nn.Module,
+    epochs: int,
+    average_last: int,
+    run_epoch: Epoch,
+    log: Callable[[dict[str, Any]], None],
+    snapshots: tuple[int, ...] = (),
+) -> tuple[Stopped, dict[int, dict[str, Tensor]]]:
+    """Run exactly ``epochs`` epochs (no early stopping); ``task`` ends with the average of
+    the last ``average_last`` epochs' weights (checkpoint averaging).
+
+    For each epoch in ``snapshots`` the same average as it stood after that epoch is returned
+    too, so a study can choose its epoch count on dev from one run: the optimiser has no
+    schedule, so a run of E epochs is the prefix of a longer run.
+    """
+    stopped = Stopped(best_epoch=epochs, best_scores={})
+    recent: list[dict[str, Tensor]] = []
+    averaged: dict[int, dict[str, Tensor]] = {}
+    for epoch in range(1, epochs + 1):
+        record, scores, _ = run_epoch(epoch)
+        stopped.history.append(record)
+        log(record)
+        recent = [*recent, copy.deepcopy(task.state_dict())][-average_last:]
+        if epoch in snapshots or epoch == epochs:
+            averaged[epoch] = average_states(recent)
+        stopped.best_scores = scores
+    task.load_state_dict(averaged[epochs])
+    return stopped, averaged

@@ -44,6 +44,8 @@ class RunResult:
     checkpoint: Path | None
     fit: FitResult
     scores: dict[str, Any]  # split -> dimension -> CCC (+ "postprocessed" when asked for)
+    task: torch.nn.Module | None = None  # the trained task (a study scores its snapshots)
+    splits: dict[str, list[SessionData]] | None = None  # what it trained and was scored on
 
 
 def load_data(
@@ -97,7 +99,7 @@ def _finish(
 ) -> RunResult:
     scores = score(task, splits, resolve_device(config.device), config.postprocess)
     if run_dir is None or not _is_main():
-        return RunResult(None, result, scores)
+        return RunResult(None, result, scores, task, splits)
     metrics = {
         "best_epoch": result.best_epoch,
         "ccc": scores,
@@ -105,7 +107,7 @@ def _finish(
         "audio_hours_per_minute": round(result.audio_hours_per_minute, 4),
     }
     path = save_run(run_dir, {**payload, "train_args": config.to_dict()}, metrics)
-    return RunResult(path, result, scores)
+    return RunResult(path, result, scores, task, splits)
 
 
 def _is_main() -> bool:

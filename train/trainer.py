@@ -31,7 +31,14 @@ from edge_affect.audio import LABEL_RATE_HZ
 from edge_affect.errors import EdgeAffectError
 from edge_affect.scoring.metrics import ccc_per_dimension
 from edge_affect_train.data.tensors import ChunkDataset, SessionData
-from edge_affect_train.loop import MetricsFile, adamw, autocast, early_stopping, train_epoch
+from edge_affect_train.loop import (
+    MetricsFile,
+    adamw,
+    autocast,
+    early_stopping,
+    fixed_schedule,
+    train_epoch,
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,25 @@ class TrainConfig:
     #: the training split's labels: "gold" or a synthetic corpus's "latent" truth (recorded;
     #: the loading is done by the caller, edge_affect_train.commands.latent_labels)
     train_labels: str = "gold"
+    #: 0: early stopping on dev (``patience``). N > 0: a fixed schedule of exactly ``epochs``
+    #: epochs whose final weights are the average of the last N epochs' (no per-run selection)
+    average_last: int = 0
+    #: with a fixed schedule, epochs whose running average is also kept (FitResult.snapshots)
+    snapshots: tuple[int, ...] = ()
+    #: training chunks per epoch (0: as many as cover the training sessions once)
+    chunks_per_epoch: int = 0
+    #: labelled training sessions (0: all); the rest train without the task loss
+    labelled: int = 0
+
+    def __post_init__(self) -> None:
+        if self.average_last < 0 or self.chunks_per_epoch < 0 or self.labelled < 0:
+            raise EdgeAffectError(
+                "--average-last, chunks per epoch and --labelled must not be negative"
+            )
+        if self.average_last > self.epochs:
+            raise EdgeAffectError(
+                f"--average-last {self.average_last} is more than the {self.epochs} epochs"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,6 +95,8 @@ class FitResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     wall_s: float = 0.0
     audio_hours_per_minute: float = 0.0
+    #: fixed schedule: epoch -> the average of the last ``average_last`` epochs' weights then
+    snapshots: dict[int, dict[str, Tensor]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -235,7 +263,12 @@ def fit(
         model = DistributedDataParallel(
             task, device_ids=[runtime.device.index] if runtime.device.type == "cuda" else None
         )
-    dataset = ChunkDataset(train_sessions, round(config.chunk_s * LABEL_RATE_HZ), config.seed)
+    dataset = ChunkDataset(
+        train_sessions,
+        round(config.chunk_s * LABEL_RATE_HZ),
+        config.seed,
+        n_chunks=config.chunks_per_epoch or None,
+    )
     loader, sampler = _loader(dataset, config, runtime)
     optimizer = adamw(task, config.lr, config.weight_decay)
     logger = _Logger(run_dir, runtime, config.quiet)
@@ -260,15 +293,23 @@ def fit(
         return record, dev, float(np.mean(list(dev.values())))
 
     started = time.perf_counter()
-    stopped = early_stopping(
-        task,
-        config.epochs,
-        config.patience,
-        run_epoch,
-        logger.log,
-        "training diverged: the dev CCC was never a finite number",
-    )
+    snapshots: dict[int, dict[str, Tensor]] = {}
+    if config.average_last:
+        stopped, snapshots = fixed_schedule(
+            task, config.epochs, config.average_last, run_epoch, logger.log, config.snapshots
+        )
+        stopped.best_scores = evaluate(task, dev_sessions, runtime.device)
+    else:
+        stopped = early_stopping(
+            task,
+            config.epochs,
+            config.patience,
+            run_epoch,
+            logger.log,
+            "training diverged: the dev CCC was never a finite number",
+        )
     best = FitResult(stopped.best_epoch, stopped.best_scores, stopped.history)
+    best.snapshots = snapshots
     best.wall_s = time.perf_counter() - started
     trained_h = sum(r["epoch_s"] for r in best.history) / 60
     best.audio_hours_per_minute = epoch_audio_h * len(best.history) / max(trained_h, 1e-9)

@@ -31,6 +31,10 @@ from edge_affect_train.models import AudioStudent, FeatureNorm, Teacher
 
 Method = Literal["baseline", "transfer", "no-translation", "no-alignment"]
 METHODS: tuple[Method, ...] = ("baseline", "transfer", "no-translation", "no-alignment")
+#: What the translation decodes: the teacher modality's (standardised) features, as in the
+#: paper, or the frozen teacher's latent sequence.
+TranslateTo = Literal["features", "latent"]
+TRANSLATE_TO: tuple[TranslateTo, ...] = ("features", "latent")
 
 
 @dataclass(frozen=True)
@@ -43,8 +47,14 @@ class TransferConfig:
     translation_weight: float = 1.0
     alignment_weight: float = 1.0
     mse_weight: float = 0.0
+    translate_to: TranslateTo = "features"
 
     def __post_init__(self) -> None:
+        if self.translate_to not in TRANSLATE_TO:
+            raise EdgeAffectError(
+                f"unknown translation target {self.translate_to!r}; choose one of "
+                f"{', '.join(TRANSLATE_TO)}"
+            )
         if self.method not in METHODS:
             raise EdgeAffectError(
                 f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}"
@@ -121,7 +131,10 @@ def translation_decoder(
     teacher.requires_grad_(False)
     if config.uses_alignment and teacher.latent_dim != z_dim:
         raise EdgeAffectError(f"student z_dim {z_dim} != teacher latent {teacher.latent_dim}")
-    return Decoder(z_dim, teacher.config.input_dim) if config.uses_translation else None
+    if not config.uses_translation:
+        return None
+    target = teacher.latent_dim if config.translate_to == "latent" else teacher.config.input_dim
+    return Decoder(z_dim, target)
 
 
 class StudentTask(nn.Module):
@@ -153,7 +166,7 @@ class StudentTask(nn.Module):
 
     def forward(self, mel: Tensor, labels: Tensor, features: Tensor) -> dict[str, Tensor]:
         prediction, z, _ = self.student.represent_mel(mel)
-        task = task_loss(prediction, labels, mse_weight=self.config.mse_weight)
+        task = self._task(prediction, labels)
         out = {"task": task}
         loss = task
         if self.teacher is not None and (
@@ -161,13 +174,24 @@ class StudentTask(nn.Module):
         ):
             target_features, latent = self._teacher_targets(features)
             if self.decoder is not None:
-                out["translation"] = ((self.decoder(z).float() - target_features) ** 2).mean()
+                target = latent if self.config.translate_to == "latent" else target_features
+                out["translation"] = ((self.decoder(z).float() - target.float()) ** 2).mean()
                 loss = loss + self.config.translation_weight * out["translation"]
             if self.config.uses_alignment:
                 out["alignment"] = alignment_loss(z, latent, self.config.align)
                 loss = loss + self.config.alignment_weight * out["alignment"]
         out["loss"] = loss
         return out
+
+    def _task(self, prediction: Tensor, labels: Tensor) -> Tensor:
+        """The task loss over the labelled frames: sessions without labels (NaN, the
+        label-scarce regime) train the translation and the alignment only."""
+        labelled = ~torch.isnan(labels[..., 0])
+        if bool(labelled.all()):
+            return task_loss(prediction, labels, mse_weight=self.config.mse_weight)
+        if not bool(labelled.any()):
+            return prediction.sum() * 0.0  # no labelled chunk in this batch
+        return task_loss(prediction, labels, labelled, mse_weight=self.config.mse_weight)
 
     def predict(self, mel: Tensor, features: Tensor) -> Tensor:
         return self.student.represent_mel(mel)[0]

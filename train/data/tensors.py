@@ -103,18 +103,25 @@ def hours_of_audio(sessions: list[SessionData]) -> float:
 class ChunkDataset(Dataset[dict[str, Tensor]]):
     """Random fixed-length chunks of the training sessions, redrawn every epoch.
 
-    An epoch holds about as many chunks as it takes to cover the data once. Chunk starts are
-    drawn from ``(seed, epoch)``, so every DDP rank sees the same list and a
+    An epoch holds about as many chunks as it takes to cover the data once, or ``n_chunks``
+    (a label-scarce baseline takes as many optimiser steps as a run on every session). Chunk
+    starts are drawn from ``(seed, epoch)``, so every DDP rank sees the same list and a
     ``DistributedSampler`` splits it.
     """
 
-    def __init__(self, sessions: list[SessionData], chunk_frames: int, seed: int) -> None:
+    def __init__(
+        self,
+        sessions: list[SessionData],
+        chunk_frames: int,
+        seed: int,
+        n_chunks: int | None = None,
+    ) -> None:
         if not sessions:
             raise DataFormatError("no training sessions")
         self.sessions = sessions
         self.chunk_frames = min(chunk_frames, *(s.n_frames for s in sessions))
         total = sum(s.n_frames for s in sessions)
-        self.n_chunks = max(1, total // self.chunk_frames)
+        self.n_chunks = n_chunks or max(1, total // self.chunk_frames)
         self.seed = seed
         self.picks: list[tuple[int, int]] = []
         self.set_epoch(0)

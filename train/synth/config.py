@@ -22,41 +22,34 @@ class Preset:
     snr_db: tuple[float, float]
     chain: bool = False  # the *-chain presets: gain and colouring per session (ChannelParams)
     flite_share: float = 0.0  # share of each split's sessions spoken by a flite voice
+    #: scale of valence's effect on pitch and rate (SpeechParams); ``synth --valence-cue``
+    #: overrides it
+    valence_cue: float = 1.0
+    #: scale of arousal's effect on pitch, rate and level (SpeechParams)
+    arousal_cue: float = 1.0
+    #: the video modality's numbers when they differ from :class:`VideoParams`' defaults
+    video: VideoParams | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest entry; the presets before the chain write what they wrote before it."""
         entry = asdict(self)
-        for key, off in (("chain", False), ("flite_share", 0.0)):
+        defaults = (
+            ("chain", False),
+            ("flite_share", 0.0),
+            ("valence_cue", 1.0),
+            ("arousal_cue", 1.0),
+        )
+        for key, off in defaults:
             if entry[key] == off:
                 del entry[key]
+        if entry["video"] is None:
+            del entry["video"]
         return entry
 
     @property
     def flite_sessions(self) -> int:
         """Sessions per split spoken by flite (the last ones of each split)."""
         return round(self.flite_share * self.sessions_per_split)
-
-
-_SIZES = {
-    "tiny": Preset("tiny", sessions_per_split=2, duration_s=20.0, snr_db=(12.0, 30.0)),
-    "small": Preset("small", sessions_per_split=3, duration_s=60.0, snr_db=(8.0, 30.0)),
-    "avec": Preset("avec", sessions_per_split=9, duration_s=300.0, snr_db=(5.0, 30.0)),
-}
-#: flite speaks this share of each split in the ``*-chain-flite`` presets.
-FLITE_SHARE = 1 / 3
-PRESETS: dict[str, Preset] = {
-    **_SIZES,
-    **{
-        f"{name}-chain": replace(size, name=f"{name}-chain", chain=True)
-        for name, size in _SIZES.items()
-    },
-    **{
-        f"{name}-chain-flite": replace(
-            size, name=f"{name}-chain-flite", chain=True, flite_share=FLITE_SHARE
-        )
-        for name, size in _SIZES.items()
-    },
-}
 
 
 @dataclass(frozen=True)
@@ -136,6 +129,7 @@ class VideoParams:
     noise_sd: float = 0.4  # AR(1) noise per feature
     noise_ar: float = 0.9
     drift_sd: float = 0.2  # slow common-mode (illumination) drift
+    arousal_scale: float = 1.0  # how strongly arousal drives the face (eyes, head, blinks)
 
 
 @dataclass(frozen=True)
@@ -177,7 +171,45 @@ class GenerativeModel:
         entry = asdict(self)
         if self.channel is None:
             del entry["channel"]
+        if self.video.arousal_scale == 1.0:  # the corpora before the field write what they did
+            del entry["video"]["arousal_scale"]
         return entry
+
+
+_SIZES = {
+    "tiny": Preset("tiny", sessions_per_split=2, duration_s=20.0, snr_db=(12.0, 30.0)),
+    "small": Preset("small", sessions_per_split=3, duration_s=60.0, snr_db=(8.0, 30.0)),
+    "avec": Preset("avec", sessions_per_split=9, duration_s=300.0, snr_db=(5.0, 30.0)),
+}
+#: flite speaks this share of each split in the ``*-chain-flite`` presets.
+FLITE_SHARE = 1 / 3
+PRESETS: dict[str, Preset] = {
+    **_SIZES,
+    **{
+        f"{name}-chain": replace(size, name=f"{name}-chain", chain=True)
+        for name, size in _SIZES.items()
+    },
+    **{
+        f"{name}-chain-flite": replace(
+            size, name=f"{name}-chain-flite", chain=True, flite_share=FLITE_SHARE
+        )
+        for name, size in _SIZES.items()
+    },
+}
+#: The study preset of docs/results/transfer-study.md: uni-modal strengths calibrated by
+#: measurement to RECOLA's published figures (docs/synthetic_corpus.md), twice RECOLA's
+#: speakers per split so that the label-scarce regime has 18 training speakers and the test
+#: interval has 18 sessions.
+PRESETS["recola"] = Preset(
+    "recola",
+    sessions_per_split=18,
+    duration_s=150.0,
+    snr_db=(10.0, 30.0),
+    chain=True,
+    valence_cue=8.0,
+    arousal_cue=1.6,
+    video=VideoParams(noise_sd=3.5, arousal_scale=0.7),
+)
 
 
 #: Accents (espeak-ng language voices) and human-sounding voice variants. A subject is

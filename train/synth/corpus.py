@@ -47,6 +47,7 @@ from edge_affect_train.synth.config import (
     GenerativeModel,
     Preset,
     SpeechParams,
+    VideoParams,
 )
 from edge_affect_train.synth.signals import FloatArray
 
@@ -245,6 +246,24 @@ def _prepare_output(out: Path, force: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
+def _speech_params(valence_cue: float, arousal_cue: float) -> SpeechParams:
+    """The speech numbers with a valence and an arousal cue scaled (1: the defaults)."""
+    base = SpeechParams()
+    scaled = replace(
+        base,
+        pitch_per_valence=base.pitch_per_valence * valence_cue,
+        rate_per_valence=base.rate_per_valence * valence_cue,
+    )
+    if arousal_cue == 1.0:  # identical bytes for the presets before the field
+        return scaled
+    return replace(
+        scaled,
+        pitch_per_arousal=base.pitch_per_arousal * arousal_cue,
+        rate_per_arousal=base.rate_per_arousal * arousal_cue,
+        gain_db_per_arousal=base.gain_db_per_arousal * arousal_cue,
+    )
+
+
 def generate_corpus(
     out: Path,
     preset: str = "tiny",
@@ -252,12 +271,12 @@ def generate_corpus(
     sample_rate: int = 16_000,
     jobs: int = 1,
     force: bool = False,
-    valence_cue: float = 1.0,
+    valence_cue: float | None = None,
 ) -> CorpusSummary:
     """Generate the whole corpus under ``out``; see the module docstring for the layout.
 
-    ``valence_cue`` scales how much valence moves pitch and rate (1.0: the documented weak
-    cue; 0: none), for experiments on how much valence the audio must carry for transfer.
+    ``valence_cue`` scales how much valence moves pitch and rate (None: the preset's; 1.0: the
+    documented weak cue; 0: none), for experiments on how much valence the audio must carry.
     """
     if preset not in PRESETS:
         raise EdgeAffectError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
@@ -267,16 +286,14 @@ def generate_corpus(
     version = speech.espeak_version()
     chosen = PRESETS[preset]
     flite = speech.flite_version() if chosen.flite_sessions else None
-    _prepare_output(out, force)
+    if valence_cue is None:
+        valence_cue = chosen.valence_cue
     if not 0.0 <= valence_cue <= 20.0:
         raise EdgeAffectError(f"valence cue {valence_cue} is outside 0-20")
-    base = SpeechParams()
+    _prepare_output(out, force)
     model = GenerativeModel(
-        speech=replace(
-            base,
-            pitch_per_valence=base.pitch_per_valence * valence_cue,
-            rate_per_valence=base.rate_per_valence * valence_cue,
-        ),
+        speech=_speech_params(valence_cue, chosen.arousal_cue),
+        video=chosen.video or VideoParams(),
         channel=ChannelParams() if chosen.chain else None,
     )
     mixing = modalities.video_mixing(np.random.default_rng([seed, _MIXING_STREAM]), model.video)

@@ -40,11 +40,18 @@ def video_mixing(rng: np.random.Generator, params: VideoParams) -> FloatArray:
 
 
 def video_drivers(
-    rng: np.random.Generator, latent: FloatArray, speech: FloatArray, lag_s: float
+    rng: np.random.Generator,
+    latent: FloatArray,
+    speech: FloatArray,
+    lag_s: float,
+    arousal_scale: float = 1.0,
 ) -> FloatArray:
-    """``(frames, 8)`` facial drivers; valence-dominated, present in silence too."""
+    """``(frames, 8)`` facial drivers; valence-dominated, present in silence too.
+    ``arousal_scale`` scales how much arousal moves the face."""
     n = latent.shape[0]
     a = delay(latent[:, 0], lag_s, RATE)
+    if arousal_scale != 1.0:  # bit-identical drivers for the corpora before the parameter
+        a = arousal_scale * a
     v = delay(latent[:, 1], lag_s, RATE)
     eyes = 0.6 * a + ornstein_uhlenbeck(rng, n, 0.2, 1.0, RATE)
     head = np.log1p(np.exp(1.5 * a)) * np.abs(ornstein_uhlenbeck(rng, n, 1.0, 0.5, RATE))
@@ -66,7 +73,7 @@ def video_features(
 ) -> FloatArray:
     """Appearance-like features: drivers x mixing + identity + AR(1) noise + drift."""
     n = latent.shape[0]
-    clean = video_drivers(rng, latent, speech, params.lag_s) @ mixing
+    clean = video_drivers(rng, latent, speech, params.lag_s, params.arousal_scale) @ mixing
     identity = rng.normal(0.0, params.identity_sd, params.dimension)
     noise = ar1_matrix(rng, n, params.dimension, params.noise_sd, params.noise_ar)
     drift = np.outer(

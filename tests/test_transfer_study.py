@@ -1,0 +1,234 @@
+"""The transfer study (train/transfer_study.py) and the training options it is built on:
+fixed schedule with checkpoint averaging, label-scarce training, translation to the teacher's
+latent, and the recola preset."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from edge_affect.cli import app
+from edge_affect.scoring.metrics import ccc_per_dimension
+from edge_affect_train import transfer_study
+from edge_affect_train.commands import labelled_subset, scarce_split
+from edge_affect_train.data import AvecCorpus
+from edge_affect_train.data.tensors import load_splits
+from edge_affect_train.frontend import FrontendConfig
+from edge_affect_train.loop import average_states
+from edge_affect_train.losses import task_loss
+from edge_affect_train.models import AudioStudent, EncoderConfig, StudentConfig
+from edge_affect_train.synth.config import PRESETS
+from edge_affect_train.trainer import TrainConfig
+from edge_affect_train.transfer import StudentTask, TransferConfig
+from tests.test_cli_train import FAST
+
+runner = CliRunner()
+
+
+def _sessions(rng: np.random.Generator, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    out = []
+    for _ in range(n):
+        length = int(rng.integers(50, 200))
+        gold = rng.normal(rng.normal(0, 0.3), 0.4, (length, 2))
+        out.append((0.6 * gold + rng.normal(0.1, 0.3, (length, 2)), gold))
+    return out
+
+
+def test_ccc_from_session_sums_is_the_ccc_of_the_concatenation() -> None:
+    sessions = _sessions(np.random.default_rng(0), 7)
+    sums = np.array([transfer_study.session_sums(p, g) for p, g in sessions])
+    expected = ccc_per_dimension(
+        np.concatenate([p for p, _ in sessions]), np.concatenate([g for _, g in sessions])
+    )
+    got = transfer_study.ccc_from_sums(sums.sum(axis=0))
+    np.testing.assert_allclose(got, [expected["arousal"], expected["valence"]], atol=1e-9)
+    # a session counted twice is the concatenation with that session repeated
+    doubled = [*sessions, sessions[2]]
+    twice = ccc_per_dimension(
+        np.concatenate([p for p, _ in doubled]), np.concatenate([g for _, g in doubled])
+    )
+    weights = np.ones(7)
+    weights[2] = 2
+    got = transfer_study.ccc_from_sums(np.einsum("s,sdm->dm", weights, sums))
+    np.testing.assert_allclose(got, [twice["arousal"], twice["valence"]], atol=1e-9)
+
+
+def _study_sums(seed: int, shift: float) -> np.ndarray:
+    """[seed, session, dim, 6] sums of 6 seeds x 9 sessions; ``shift`` adds to the
+    prediction's agreement with gold on valence only."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(6):
+        runs = []
+        for prediction, g in _sessions(rng, 9):
+            p = prediction.copy()
+            p[:, 1] = (1 - shift) * p[:, 1] + shift * g[:, 1]
+            runs.append(transfer_study.session_sums(p, g))
+        out.append(runs)
+    return np.array(out)
+
+
+def test_the_paired_interval_is_zero_for_a_method_against_itself_and_finds_a_real_gain() -> None:
+    a = _study_sums(1, 0.0)
+    same = transfer_study.paired_difference(a, a, resamples=500)
+    for dim in ("arousal", "valence"):
+        assert same[dim]["mean"] == 0.0
+        assert same[dim]["low"] == 0.0 and same[dim]["high"] == 0.0
+    better = _study_sums(1, 0.5)  # same sessions, valence predictions pulled towards gold
+    diff = transfer_study.paired_difference(better, a, resamples=500)
+    assert diff["valence"]["low"] > 0.05
+    assert diff["arousal"]["mean"] == 0.0
+    assert len(diff["valence"]["per_seed"]) == 6
+    with pytest.raises(ValueError, match="equal shapes"):
+        transfer_study.paired_difference(a[:3], a)
+
+
+def test_checkpoint_averaging_averages_floats_and_keeps_the_rest() -> None:
+    states = [{"w": torch.full((2,), float(i)), "n": torch.tensor(i)} for i in range(4)]
+    averaged = average_states(states[1:])
+    assert torch.equal(averaged["w"], torch.full((2,), 2.0))
+    assert int(averaged["n"]) == 3
+
+
+def test_label_scarce_splits_keep_one_subset_per_seed(tiny_corpus: Path) -> None:
+    splits = load_splits(AvecCorpus(tiny_corpus), FrontendConfig(), splits=("train",))
+    train = splits["train"]
+    assert labelled_subset(train, 1, seed=4) == labelled_subset(train, 1, seed=4)
+    picks = {tuple(labelled_subset(train, 1, seed=s)) for s in range(8)}
+    assert len(picks) == 2  # the choice moves with the seed
+    config = TrainConfig(labelled=1, seed=4, chunk_s=4.0)
+    keep = labelled_subset(train, 1, seed=4)[0]
+    semi, same_config = scarce_split(train, config, keeps_unlabelled=True)
+    assert same_config == config and len(semi) == len(train)
+    for i, session in enumerate(semi):
+        assert bool(torch.isnan(session.labels).all()) == (i != keep)
+    alone, steps = scarce_split(train, config, keeps_unlabelled=False)
+    assert [s.name for s in alone] == [train[keep].name]
+    full = sum(s.n_frames for s in train) // 100  # 4 s chunks at 25 Hz
+    assert steps.chunks_per_epoch == full
+    with pytest.raises(Exception, match="the training split has 2 sessions"):
+        labelled_subset(train, 3, seed=0)
+
+
+def test_unlabelled_chunks_train_translation_and_alignment_but_not_the_task() -> None:
+    torch.manual_seed(0)
+    student = AudioStudent(StudentConfig(FrontendConfig(), EncoderConfig(hidden=8), 8))
+    task = StudentTask(student, None, TransferConfig(method="baseline")).eval()  # no dropout
+    mel = torch.randn(3, 40 * 4, 64)
+    labels = torch.rand(3, 40, 2)
+    full = task(mel, labels, torch.zeros(3, 40, 1))["task"]
+    prediction = student.represent_mel(mel)[0]
+    assert torch.allclose(full, task_loss(prediction, labels))
+    masked = labels.clone()
+    masked[1] = float("nan")
+    partial = task(mel, masked, torch.zeros(3, 40, 1))["task"]
+    rows = torch.tensor([0, 2])
+    assert torch.allclose(partial, task_loss(prediction[rows], labels[rows]))
+    none = task(mel, torch.full_like(labels, float("nan")), torch.zeros(3, 40, 1))["task"]
+    assert float(none.detach()) == 0.0 and none.requires_grad
+
+
+def test_recola_preset_records_its_numbers_and_old_presets_do_not_change() -> None:
+    recola = PRESETS["recola"].to_dict()
+    assert recola["sessions_per_split"] == 18 and recola["chain"] is True
+    assert recola["valence_cue"] > 1 and recola["arousal_cue"] > 1
+    assert recola["video"]["noise_sd"] > 0.4
+    assert set(PRESETS["avec"].to_dict()) == {"name", "sessions_per_split", "duration_s", "snr_db"}
+
+
+def _study(args: list[str]) -> tuple[int, str]:
+    result = runner.invoke(app, ["train", "study", *args])
+    return result.exit_code, result.output + (result.stderr or "")
+
+
+@pytest.mark.slow
+def test_the_study_resumes_from_its_result_files(tiny_corpus: Path, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    cells = [
+        "--cell",
+        "all/baseline",
+        "--cell",
+        "all/transfer",
+        "--cell",
+        "design/translate-latent",
+    ]
+    common = ["--data", str(tiny_corpus), "--runs", str(tmp_path / "runs")]
+    base = [*common, "--results", str(results), "--plan", "smoke", "--seeds", "2", *cells]
+    code, output = _study(base)
+    assert code == 0, output
+    files = sorted(p.name for p in results.glob("*--s*.json"))
+    assert len(files) == 6
+    record = json.loads((results / "all--transfer--s1.json").read_text())
+    assert record["env"]["ATEN_CPU_CAPABILITY"] == "default"
+    assert record["torch_cpu_capability"] == "DEFAULT"
+    assert sorted(record["snapshots"]) == ["2", "4"]
+    assert len(record["snapshots"]["4"]["test_sums"]) == 2  # the tiny corpus's test sessions
+    table = json.loads((results / "table.json").read_text())
+    diff = table["cells"]["all/transfer"]["difference"]
+    assert diff["reference"] == "all/baseline" and diff["seeds"] == [0, 1]
+    assert "| design/translate-latent | 2 |" in (results / "table.md").read_text()
+    # a second call runs nothing; a removed result file is run again, and only it
+    code, output = _study(base)
+    assert code == 0 and "0 runs to do (6 already have results)" in output
+    (results / "all--transfer--s1.json").unlink()
+    code, output = _study(base)
+    assert code == 0 and "1 runs to do (5 already have results)" in output
+    again = json.loads((results / "all--transfer--s1.json").read_text())
+    assert again["snapshots"] == record["snapshots"]  # same machine, same pinned paths
+
+
+def test_study_errors_are_one_line(tiny_corpus: Path, tmp_path: Path) -> None:
+    code, output = _study(
+        ["--data", str(tiny_corpus), "--cell", "all/nothing", "--results", str(tmp_path / "r")]
+    )
+    assert code == 2 and "unknown cell(s) all/nothing" in output
+    code, output = _study(["--table-only", "--results", str(tmp_path / "empty")])
+    assert code == 2 and "no study result files" in output
+    code, output = _study(
+        ["--data", str(tiny_corpus), "--seeds", "x", "--results", str(tmp_path / "r")]
+    )
+    assert code == 2 and "--seeds 'x'" in output
+
+
+def test_student_options_check_their_values(tiny_corpus: Path, tmp_path: Path) -> None:
+    args = ["train", "student", "--data", str(tiny_corpus), "--out", str(tmp_path / "s"), *FAST]
+    bad = [
+        (["--method", "baseline", "--labelled", "5"], "the training split has 2 sessions"),
+        (["--method", "baseline", "--average-last", "3"], "--average-last 3 is more than"),
+        (["--method", "baseline", "--translate-to", "pixels"], "unknown translation target"),
+    ]
+    for extra, message in bad:
+        result = runner.invoke(app, [*args, *extra])
+        assert result.exit_code == 2, result.output
+        assert message in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_fixed_schedule_ends_on_the_average_and_is_a_prefix(
+    tiny_corpus: Path, tmp_path: Path
+) -> None:
+    """A run of E epochs is the first E epochs of a longer one (no learning-rate schedule),
+    so the study can score snapshot epochs of one run."""
+    common = ["train", "student", "--data", str(tiny_corpus), "--method", "baseline", *FAST]
+    for epochs in ("2", "3"):
+        out = tmp_path / f"e{epochs}"
+        result = runner.invoke(
+            app, [*common, "--epochs", epochs, "--average-last", "2", "--out", str(out)]
+        )
+        assert result.exit_code == 0, result.output
+    history = [
+        [
+            json.loads(line)
+            for line in (tmp_path / f"e{e}" / "metrics.jsonl").read_text().splitlines()
+        ]
+        for e in ("2", "3")
+    ]
+    assert len(history[0]) == 2 and len(history[1]) == 3
+    for first, longer in zip(history[0], history[1], strict=False):
+        assert first["train_loss"] == longer["train_loss"]
+    checkpoint = torch.load(tmp_path / "e3" / "checkpoint.pt", weights_only=True)
+    assert checkpoint["train_args"]["average_last"] == 2
+    assert checkpoint["metrics"]["best_epoch"] == 3

@@ -1,0 +1,549 @@
+"""``edge-affect train study``: the transfer study of docs/results/protocol.md, resumable.
+
+The study is a grid of *cells* (a regime and a method) times *seeds*. Each finished
+(cell, seed) run writes one small JSON result file (dev and test CCC of its checkpoint
+averages at every snapshot epoch, and the per-session sums the test CCC is made of); a run
+whose result file exists is not run again, so a study stopped at any point continues where
+it stopped, and the table is assembled from the files alone:
+
+* **Paired seeds.** A cell is compared with its *reference* cell (the baseline of its
+  regime) seed by seed: same seed, same labelled speakers, same teacher.
+* **A fixed schedule chosen on dev.** Every run trains ``epochs`` epochs with no early
+  stopping and keeps the average of the last ``average_last`` epochs' weights at each
+  snapshot epoch. A cell's epoch count is the snapshot with the best dev CCC (mean of
+  arousal and valence) averaged over its seeds: one choice per cell, on dev only.
+* **The interval.** The 95 % interval of the mean paired test difference is a bootstrap over
+  seeds and, within each seed, over test sessions (the same resampled sessions for both
+  members of a pair); the CCC of a resample is computed over the concatenation of its
+  sessions, from per-session sums, as the AVEC scoring concatenates.
+
+Teachers are trained once per (kind, labelled speakers, seed) and kept under the runs folder
+(not in the results: a rerun retrains them identically on the same machine).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_affect.errors import EdgeAffectError
+
+DIMENSIONS = ("arousal", "valence")
+#: The environment every study process runs under: one thread, and the float code paths
+#: pinned where a library lets us (ATen's generic kernels instead of its AVX2/AVX-512
+#: dispatch; MKL's conditional numerical reproducibility mode). Set before torch is imported.
+PINNED_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "ATEN_CPU_CAPABILITY": "default",
+    "MKL_CBWR": "COMPATIBLE",
+    "CUBLAS_WORKSPACE_CONFIG": ":4096:8",
+}
+TEACHER_MODALITY = "features_video_appearance"
+BOOTSTRAP_RESAMPLES = 10_000
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One row of the study: a regime and a method, compared with ``reference``."""
+
+    name: str
+    method: str = "transfer"
+    reference: str = "all/baseline"
+    labelled: int = 0  # labelled training speakers (0: all)
+    teacher: str = "bigru"  # the teacher's encoder: bigru or gru (causal)
+    align: str = "cca"
+    alignment_weight: float = 1.0
+    translate_to: str = "features"
+    train_labels: str = "gold"
+
+    @property
+    def file_stem(self) -> str:
+        return self.name.replace("/", "--")
+
+
+def _cells() -> list[Cell]:
+    cells = [
+        Cell("all/baseline", method="baseline", reference=""),
+        Cell("all/transfer"),
+        Cell("all/ceiling", method="baseline", train_labels="latent"),
+    ]
+    for n in SCARCE_SPEAKERS:
+        cells.append(Cell(f"scarce-{n}/baseline", method="baseline", reference="", labelled=n))
+        cells.append(Cell(f"scarce-{n}/transfer", reference=f"scarce-{n}/baseline", labelled=n))
+    cells += [
+        Cell("design/teacher-causal", teacher="gru"),
+        Cell("design/align-mse", align="mse"),
+        Cell("design/align-cosine", align="cosine"),
+        Cell("design/align-cca-w0.3", alignment_weight=0.3),
+        Cell("design/align-cca-w3", alignment_weight=3.0),
+        Cell("design/translate-latent", translate_to="latent"),
+        Cell("design/no-alignment", method="no-alignment"),
+        Cell("design/no-translation", method="no-translation"),
+    ]
+    return cells
+
+
+#: The label-scarce learning curve (18 labelled = the "all" regime of the recola preset).
+SCARCE_SPEAKERS = (2, 4, 9)
+CELLS: dict[str, Cell] = {cell.name: cell for cell in _cells()}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The training settings every run of the study shares."""
+
+    epochs: int = 30
+    average_last: int = 5
+    snapshots: tuple[int, ...] = (10, 15, 20, 25, 30)
+    level_tau_s: float = 60.0
+    hidden: int = 64
+    teacher_epochs: int = 40  # teachers: early stopping on dev (stage 1 as the paper)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+#: ``full``: the study's settings. ``smoke``: a few epochs of a narrow model, for tests and a
+#: first look at a new corpus (its numbers mean nothing).
+PLANS = {
+    "full": Plan(),
+    "smoke": Plan(epochs=4, average_last=2, snapshots=(2, 4), hidden=16, teacher_epochs=3),
+}
+
+
+def result_path(results: Path, cell: Cell, seed: int) -> Path:
+    return results / f"{cell.file_stem}--s{seed}.json"
+
+
+def session_sums(prediction: np.ndarray, gold: np.ndarray) -> list[list[float]]:
+    """Per dimension ``[n, sum p, sum g, sum p^2, sum g^2, sum p g]`` (float64): enough to
+    compute the CCC of any concatenation of sessions exactly."""
+    p = prediction.astype(np.float64)
+    g = gold.astype(np.float64)
+    n = min(len(p), len(g))
+    p, g = p[:n], g[:n]
+    return [
+        [
+            float(n),
+            *(float(v.sum()) for v in (p[:, d], g[:, d], p[:, d] ** 2, g[:, d] ** 2)),
+            float((p[:, d] * g[:, d]).sum()),
+        ]
+        for d in range(p.shape[1])
+    ]
+
+
+def ccc_from_sums(sums: np.ndarray) -> np.ndarray:
+    """CCC from summed ``[..., 6]`` moments (the last axis as :func:`session_sums`)."""
+    n, sp, sg, spp, sgg, spg = (sums[..., i] for i in range(6))
+    mp, mg = sp / n, sg / n
+    vp = spp / n - mp**2
+    vg = sgg / n - mg**2
+    cov = spg / n - mp * mg
+    out: np.ndarray = 2 * cov / (vp + vg + (mp - mg) ** 2)
+    return out
+
+
+# ---------------------------------------------------------------------------------- running
+
+
+def _teacher_dir(runs: Path, kind: str, labelled: int, seed: int) -> Path:
+    return runs / "teachers" / f"{kind}-l{labelled}-s{seed}"
+
+
+def _ensure_teacher(data: Path, runs: Path, cell: Cell, seed: int, plan: Plan) -> Path:
+    from edge_affect_train import commands  # noqa: PLC0415 - torch, in the worker only
+
+    run_dir = _teacher_dir(runs, cell.teacher, cell.labelled, seed)
+    checkpoint = run_dir / "checkpoint.pt"
+    if checkpoint.is_file():
+        return checkpoint
+    args = _train_args(seed, plan.teacher_epochs, labelled=cell.labelled)
+    commands.teacher(data, (TEACHER_MODALITY,), run_dir, cell.teacher, plan.hidden, args)
+    return checkpoint
+
+
+def _train_args(seed: int, epochs: int, labelled: int = 0, **extra: Any) -> dict[str, Any]:
+    return {
+        "epochs": epochs,
+        "seed": seed,
+        "device": "cpu",
+        "threads": 1,
+        "quiet": True,
+        "labelled": labelled,
+        **extra,
+    }
+
+
+def run_one(data: Path, runs: Path, results: Path, cell_name: str, seed: int, plan: Plan) -> str:
+    """Train one (cell, seed) and write its result file; returns a one-line summary."""
+    import torch  # noqa: PLC0415 - in the worker only
+
+    from edge_affect_train import commands  # noqa: PLC0415
+    from edge_affect_train.study import machine  # noqa: PLC0415
+    from edge_affect_train.trainer import predict_sessions  # noqa: PLC0415
+
+    torch.use_deterministic_algorithms(True)
+    cell = CELLS[cell_name]
+    started = time.perf_counter()
+    teacher = None if cell.method == "baseline" else _ensure_teacher(data, runs, cell, seed, plan)
+    args = _train_args(
+        seed,
+        plan.epochs,
+        cell.labelled,
+        average_last=plan.average_last,
+        snapshots=plan.snapshots,
+    )
+    run = commands.student_run(
+        data,
+        teacher,
+        cell.method,
+        runs / cell.file_stem / f"s{seed}",
+        cell.align,
+        "gru",
+        plan.hidden,
+        plan.hidden,
+        (1.0, cell.alignment_weight),
+        args,
+        plan.level_tau_s,
+        cell.train_labels,
+        cell.translate_to,
+    )
+    assert run.task is not None
+    assert run.splits is not None
+    splits = run.splits
+    snapshots: dict[str, Any] = {}
+    for epoch, state in sorted(run.fit.snapshots.items()):
+        run.task.load_state_dict(state)
+        entry: dict[str, Any] = {}
+        for split in ("dev", "test"):
+            predictions, golds = predict_sessions(run.task, splits[split], torch.device("cpu"))
+            sums = np.array([session_sums(p, g) for p, g in zip(predictions, golds, strict=True)])
+            ccc = ccc_from_sums(sums.sum(axis=0))
+            entry[split] = {d: round(float(c), 6) for d, c in zip(DIMENSIONS, ccc, strict=True)}
+            if split == "test":
+                entry["test_sums"] = sums.tolist()
+        snapshots[str(epoch)] = entry
+    record = {
+        "cell": asdict(cell),
+        "seed": seed,
+        "plan": plan.to_dict(),
+        "corpus": _corpus_id(data),
+        "test_sessions": [s.name for s in splits["test"]],
+        "snapshots": snapshots,
+        "wall_s": round(time.perf_counter() - started, 1),
+        "machine": {**machine("cpu"), "cpu": _cpu()},
+        "env": {k: os.environ.get(k) for k in PINNED_ENV},
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
+    path = result_path(results, cell, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    last = snapshots[str(plan.epochs)]
+    return (
+        f"{cell.name} seed {seed}: test arousal {last['test']['arousal']:+.3f} valence "
+        f"{last['test']['valence']:+.3f} ({record['wall_s']:.0f} s)"
+    )
+
+
+def _cpu() -> dict[str, Any]:
+    from edge_affect.cpu import describe_cpu  # noqa: PLC0415
+
+    return describe_cpu()
+
+
+def _corpus_id(data: Path) -> dict[str, Any]:
+    manifest = data / "synth.json"
+    if not manifest.is_file():
+        return {"name": data.name}
+    m = json.loads(manifest.read_text(encoding="utf-8"))
+    return {"name": data.name, "preset": m["preset"]["name"], "seed": m["seed"]}
+
+
+def _worker_init() -> None:
+    os.environ.update(PINNED_ENV)
+
+
+def _run_in_worker(job: tuple[Path, Path, Path, str, int, Plan]) -> str:
+    return run_one(*job)
+
+
+def pending(results: Path, cells: Sequence[str], seeds: Sequence[int]) -> list[tuple[str, int]]:
+    """(cell, seed) pairs without a result file, seed-major (blocks of seeds finish whole)."""
+    return [
+        (cell, seed)
+        for seed in seeds
+        for cell in cells
+        if not result_path(results, CELLS[cell], seed).is_file()
+    ]
+
+
+def run_study(
+    data: Path,
+    runs: Path,
+    results: Path,
+    cells: Sequence[str],
+    seeds: Sequence[int],
+    plan: Plan,
+    jobs: int,
+    log: Callable[[str], None],
+) -> None:
+    """Run every missing (cell, seed) with ``jobs`` worker processes (pinned environment).
+
+    Teachers are trained first, one per needed (kind, labelled, seed), so that two workers
+    never train the same teacher.
+    """
+    unknown = [c for c in cells if c not in CELLS]
+    if unknown:
+        raise EdgeAffectError(f"unknown cell(s) {', '.join(unknown)}; known: {', '.join(CELLS)}")
+    todo = pending(results, cells, seeds)
+    log(f"{len(todo)} runs to do ({len(cells) * len(seeds) - len(todo)} already have results)")
+    if not todo:
+        return
+    import multiprocessing  # noqa: PLC0415
+
+    os.environ.update(PINNED_ENV)  # inherited by the workers before they import torch
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init) as pool:
+        teachers = {
+            (CELLS[c].teacher, CELLS[c].labelled, s): (c, s)
+            for c, s in todo
+            if CELLS[c].method != "baseline"
+        }
+        futures = [
+            pool.submit(_teacher_job, (data, runs, CELLS[c].name, s, plan))
+            for c, s in teachers.values()
+        ]
+        for future in futures:
+            log(future.result())
+        futures = [pool.submit(_run_in_worker, (data, runs, results, c, s, plan)) for c, s in todo]
+        for future in futures:
+            log(future.result())
+
+
+def _teacher_job(job: tuple[Path, Path, str, int, Plan]) -> str:
+    data, runs, cell_name, seed, plan = job
+    import torch  # noqa: PLC0415
+
+    torch.use_deterministic_algorithms(True)
+    cell = CELLS[cell_name]
+    path = _ensure_teacher(data, runs, cell, seed, plan)
+    return f"teacher {cell.teacher} labelled {cell.labelled or 'all'} seed {seed}: {path.parent}"
+
+
+# ---------------------------------------------------------------------------------- the table
+
+
+@dataclass
+class CellResult:
+    cell: Cell
+    seeds: list[int]
+    epochs: int  # the snapshot chosen on dev
+    dev: dict[str, float]  # mean over seeds at that snapshot
+    test: dict[str, float]
+    test_sums: np.ndarray  # [seed, session, dim, 6]
+    wall_s: list[float] = field(default_factory=list)
+
+
+def load_results(results: Path) -> dict[str, dict[int, dict[str, Any]]]:
+    """Every result file under ``results``: cell -> seed -> record."""
+    out: dict[str, dict[int, dict[str, Any]]] = {}
+    for path in sorted(results.glob("*--s*.json")):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        out.setdefault(record["cell"]["name"], {})[int(record["seed"])] = record
+    return out
+
+
+def choose_epochs(records: dict[int, dict[str, Any]]) -> int:
+    """The snapshot epoch with the best dev CCC (mean of both dimensions and of the seeds)."""
+    epochs = sorted({int(e) for r in records.values() for e in r["snapshots"]})
+
+    def dev_score(epoch: int) -> float:
+        return float(
+            np.mean(
+                [
+                    np.mean([r["snapshots"][str(epoch)]["dev"][d] for d in DIMENSIONS])
+                    for r in records.values()
+                ]
+            )
+        )
+
+    return max(epochs, key=dev_score)
+
+
+def cell_result(cell: Cell, records: dict[int, dict[str, Any]]) -> CellResult:
+    epochs = choose_epochs(records)
+    seeds = sorted(records)
+    snaps = [records[s]["snapshots"][str(epochs)] for s in seeds]
+    return CellResult(
+        cell=cell,
+        seeds=seeds,
+        epochs=epochs,
+        dev={d: float(np.mean([x["dev"][d] for x in snaps])) for d in DIMENSIONS},
+        test={d: float(np.mean([x["test"][d] for x in snaps])) for d in DIMENSIONS},
+        test_sums=np.array([x["test_sums"] for x in snaps], dtype=np.float64),
+        wall_s=[float(records[s]["wall_s"]) for s in seeds],
+    )
+
+
+def paired_difference(
+    a: np.ndarray, b: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
+) -> dict[str, Any]:
+    """Mean over seeds of CCC(a) - CCC(b) per dimension, with a 95 % bootstrap interval over
+    seeds and, within each seed, test sessions (the same sessions for ``a`` and ``b``).
+
+    ``a`` and ``b``: ``[seed, session, dim, 6]`` sums of paired runs (same seed order).
+    """
+    if a.shape != b.shape:
+        raise ValueError(f"paired runs need equal shapes, got {a.shape} and {b.shape}")
+    n_seeds, n_sessions = a.shape[:2]
+    point = (ccc_from_sums(a.sum(axis=1)) - ccc_from_sums(b.sum(axis=1))).mean(axis=0)
+    rng = np.random.default_rng(seed)
+    seed_pick = rng.integers(0, n_seeds, (resamples, n_seeds))
+    counts = rng.multinomial(n_sessions, np.full(n_sessions, 1 / n_sessions), (resamples, n_seeds))
+    diffs = np.empty((resamples, a.shape[2]))
+    for r in range(resamples):
+        w = counts[r].astype(np.float64)  # [seed, session]
+        sa = np.einsum("ks,ksdm->kdm", w, a[seed_pick[r]])
+        sb = np.einsum("ks,ksdm->kdm", w, b[seed_pick[r]])
+        diffs[r] = (ccc_from_sums(sa) - ccc_from_sums(sb)).mean(axis=0)
+    low, high = np.percentile(diffs, [2.5, 97.5], axis=0)
+    per_seed = ccc_from_sums(a.sum(axis=1)) - ccc_from_sums(b.sum(axis=1))
+    return {
+        d: {
+            "mean": round(float(point[i]), 4),
+            "low": round(float(low[i]), 4),
+            "high": round(float(high[i]), 4),
+            "per_seed": [round(float(x), 4) for x in per_seed[:, i]],
+        }
+        for i, d in enumerate(DIMENSIONS)
+    }
+
+
+def half_width(difference: dict[str, Any]) -> float:
+    """The larger half-width of a paired difference's intervals (the stopping rule's figure)."""
+    return float(max((v["high"] - v["low"]) / 2 for v in difference.values()))
+
+
+def assemble(results: Path) -> dict[str, Any]:
+    """The study's table from its result files: every cell, its dev-chosen epochs, means,
+    and the paired difference to its reference over the seeds both have."""
+    loaded = load_results(results)
+    if not loaded:
+        raise EdgeAffectError(f"{results}: no study result files (*--s<seed>.json)")
+    cells: dict[str, Any] = {}
+    for name, cell in CELLS.items():
+        records = loaded.get(name)
+        if not records:
+            continue
+        result = cell_result(cell, records)
+        entry: dict[str, Any] = {
+            "seeds": result.seeds,
+            "epochs": result.epochs,
+            "dev": _rounded(result.dev),
+            "test": _rounded(result.test),
+            "run_wall_s": round(float(np.sum(result.wall_s)), 1),
+        }
+        reference = loaded.get(cell.reference) if cell.reference else None
+        if reference:
+            ref = cell_result(CELLS[cell.reference], reference)
+            common = sorted(set(result.seeds) & set(ref.seeds))
+            if common:
+                mine = cell_result(cell, {s: records[s] for s in common})
+                theirs = cell_result(CELLS[cell.reference], {s: reference[s] for s in common})
+                mine.test_sums = np.array(
+                    [records[s]["snapshots"][str(result.epochs)]["test_sums"] for s in common]
+                )
+                theirs.test_sums = np.array(
+                    [reference[s]["snapshots"][str(ref.epochs)]["test_sums"] for s in common]
+                )
+                entry["difference"] = {
+                    "reference": cell.reference,
+                    "seeds": common,
+                    **paired_difference(mine.test_sums, theirs.test_sums),
+                }
+        cells[name] = entry
+    first = next(iter(next(iter(loaded.values())).values()))
+    return {
+        "corpus": first["corpus"],
+        "plan": first["plan"],
+        "machine": first["machine"],
+        "env": first["env"],
+        "cells": cells,
+        "dev_winner": _dev_winner(cells),
+        "target": _target(cells),
+    }
+
+
+def _rounded(values: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 4) for k, v in values.items()}
+
+
+def _dev_winner(cells: dict[str, Any]) -> str | None:
+    """The all-labels cell (baseline, transfer or a design variant; not the latent-trained
+    ceiling) with the best mean dev CCC: the model card's default method."""
+    candidates = {
+        name: np.mean(list(entry["dev"].values()))
+        for name, entry in cells.items()
+        if name != "all/ceiling" and (name.startswith("all/") or name.startswith("design/"))
+    }
+    return max(candidates, key=lambda n: candidates[n]) if candidates else None
+
+
+def _target(cells: dict[str, Any]) -> list[str]:
+    """Cells whose paired test difference meets the issue's target: valence >= +0.05 with the
+    interval above 0, arousal not worse than -0.01 (mean)."""
+    met = []
+    for name, entry in cells.items():
+        diff = entry.get("difference")
+        if name == "all/ceiling" or not diff:
+            continue
+        valence, arousal = diff["valence"], diff["arousal"]
+        if valence["mean"] >= 0.05 and valence["low"] > 0 and arousal["mean"] >= -0.01:
+            met.append(name)
+    return met
+
+
+def _interval(diff: dict[str, Any]) -> str:
+    return f"{diff['mean']:+.3f} [{diff['low']:+.3f}, {diff['high']:+.3f}]"
+
+
+def format_table(study: dict[str, Any]) -> str:
+    """The Markdown table of :func:`assemble`'s result."""
+    lines = [
+        "| cell | seeds | epochs (dev) | dev arousal | dev valence | test arousal | "
+        "test valence | Δ test arousal [95 %] | Δ test valence [95 %] | vs |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, entry in study["cells"].items():
+        diff = entry.get("difference")
+        lines.append(
+            f"| {name} | {len(entry['seeds'])} | {entry['epochs']} | "
+            f"{entry['dev']['arousal']:.3f} | {entry['dev']['valence']:.3f} | "
+            f"{entry['test']['arousal']:.3f} | {entry['test']['valence']:.3f} | "
+            + (
+                f"{_interval(diff['arousal'])} | {_interval(diff['valence'])} | "
+                f"{diff['reference']} ({len(diff['seeds'])}) |"
+                if diff
+                else "| | |"
+            )
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_table(results: Path, out_md: Path) -> dict[str, Any]:
+    """Assemble the table; write it as ``out_md`` (the Markdown table) and its ``.json``."""
+    study = assemble(results)
+    out_md.with_suffix(".json").write_text(json.dumps(study, indent=1) + "\n", encoding="utf-8")
+    out_md.write_text(format_table(study), encoding="utf-8")
+    return study
