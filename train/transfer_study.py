@@ -101,9 +101,9 @@ CELLS: dict[str, Cell] = {cell.name: cell for cell in _cells()}
 class Plan:
     """The training settings every run of the study shares."""
 
-    epochs: int = 30
+    epochs: int = 25
     average_last: int = 5
-    snapshots: tuple[int, ...] = (10, 15, 20, 25, 30)
+    snapshots: tuple[int, ...] = (10, 15, 20, 25)
     level_tau_s: float = 60.0
     hidden: int = 64
     teacher_epochs: int = 40  # teachers: early stopping on dev (stage 1 as the paper)

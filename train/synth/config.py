@@ -208,7 +208,7 @@ PRESETS["recola"] = Preset(
     chain=True,
     valence_cue=8.0,
     arousal_cue=1.6,
-    video=VideoParams(noise_sd=3.5, arousal_scale=0.7),
+    video=VideoParams(noise_sd=4.0, arousal_scale=0.9),
 )
 
 
