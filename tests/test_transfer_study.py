@@ -229,6 +229,8 @@ def test_a_fixed_schedule_ends_on_the_average_and_is_a_prefix(
     assert len(history[0]) == 2 and len(history[1]) == 3
     for first, longer in zip(history[0], history[1], strict=False):
         assert first["train_loss"] == longer["train_loss"]
+    # dev is scored where a snapshot is kept and at the end only
+    assert "dev_ccc_valence" not in history[1][0] and "dev_ccc_valence" in history[1][-1]
     checkpoint = torch.load(tmp_path / "e3" / "checkpoint.pt", weights_only=True)
     assert checkpoint["train_args"]["average_last"] == 2
     assert checkpoint["metrics"]["best_epoch"] == 3
