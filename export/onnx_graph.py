@@ -7,6 +7,8 @@
   the mel matrix's non-zeros (about 6 KB in all); onnxruntime folds them to constants when it
   loads the session, so a hop costs the same. The rebuilt values equal the originals to within
   one float32 rounding (products of float32-rounded factors instead of a rounded product).
+  Stream graphs hold the folded DFT of :class:`~edge_affect_export.graphs.HopFrontend`
+  instead (two ``[200, 255]`` matrices and the mel rows of those bins), rebuilt the same way.
 * **Gemm -> MatMul + Add.** The dynamic quantizer of onnxruntime has int8 kernels for
   ``MatMul`` but not ``Gemm``, which the exporter emits for ``nn.Linear`` on 2-d inputs.
 * The frontend's node names are collected by the tensor names they read
@@ -20,19 +22,25 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from edge_affect_export.graphs import PCM_SCALE, mel_bins
 from edge_affect_train.frontend import FrontendConfig, hann_window, mel_filterbank
 
-#: Suffixes of the traced frontend initializers (``LogMel`` buffer names).
-FRONTEND_CONSTANTS = ("frontend.dft_basis", "frontend.mel_weights")
+#: Suffixes of the traced frontend initializers: ``LogMel``'s buffers (window graphs) and
+#: ``HopFrontend``'s (stream graphs: the folded DFT, the mel rows of the bins it computes).
+FRONTEND_CONSTANTS = (
+    "frontend.dft_basis",
+    "frontend.dft_cos",
+    "frontend.dft_sin",
+    "frontend.mel_weights",
+)
 GENERATOR_PREFIX = "frontend_constants/"
 
 
-def _initializer(graph: onnx.GraphProto, suffix: str) -> onnx.TensorProto:
+def _initializer(graph: onnx.GraphProto, suffix: str) -> onnx.TensorProto | None:
     matches = [i for i in graph.initializer if i.name.endswith(suffix)]
-    if len(matches) != 1:
+    if len(matches) > 1:
         raise ValueError(f"expected one initializer named *{suffix}, found {len(matches)}")
-    found: onnx.TensorProto = matches[0]
-    return found
+    return matches[0] if matches else None
 
 
 def _const(name: str, array: np.ndarray) -> onnx.TensorProto:
@@ -46,46 +54,79 @@ Nodes = tuple[list[onnx.TensorProto], list[onnx.NodeProto]]
 def _dft_nodes(config: FrontendConfig, basis: str) -> Nodes:
     """``basis[n, k] = window[n] * cos(2 pi (n k mod N) / N)``, then the ``-sin`` columns;
     ``-sin(2 pi m / N) = cos(2 pi (m + N/4) / N)``, so one cos table serves both halves."""
-    n_fft, window_len = config.n_fft, config.window_samples
-    phase = 2.0 * np.pi * np.arange(n_fft) / n_fft
+    window = hann_window(config)
+    consts, nodes = _phase_nodes(config, config.window_samples, (0, config.n_bins))
+    consts += [_const("window", window.astype(np.float32)[:, np.newaxis])]
     p = GENERATOR_PREFIX
-    consts = [
-        _const("cos", np.cos(phase).astype(np.float32)),
-        _const("window", hann_window(config).astype(np.float32)[:, np.newaxis]),
-        _const("zero", np.array(0, dtype=np.int64)),
-        _const("one", np.array(1, dtype=np.int64)),
-        _const("n_bins", np.array(config.n_bins, dtype=np.int64)),
-        _const("window_len", np.array(window_len, dtype=np.int64)),
-        _const("n_fft", np.array(n_fft, dtype=np.int64)),
-        _const("quarter", np.array(n_fft // 4, dtype=np.int64)),
-        _const("axis1", np.array([1], dtype=np.int64)),
-    ]
-
-    def node(op: str, inputs: list[str], output: str) -> onnx.NodeProto:
-        made: onnx.NodeProto = helper.make_node(
-            op, [p + i for i in inputs], [p + output], p + output
-        )
-        return made
-
-    nodes = [
-        node("Range", ["zero", "window_len", "one"], "n"),
-        node("Range", ["zero", "n_bins", "one"], "k"),
-        node("Unsqueeze", ["n", "axis1"], "n_col"),
-        node("Mul", ["n_col", "k"], "nk"),
-        node("Mod", ["nk", "n_fft"], "cos_index"),
-        node("Add", ["cos_index", "quarter"], "shifted"),
-        node("Mod", ["shifted", "n_fft"], "sin_index"),
-        node("Gather", ["cos", "cos_index"], "cos_nk"),
-        node("Gather", ["cos", "sin_index"], "neg_sin_nk"),
-        node("Mul", ["cos_nk", "window"], "real"),
-        node("Mul", ["neg_sin_nk", "window"], "imag"),
+    nodes += [
+        _node("Mul", ["cos_nk", "window"], "real"),
+        _node("Mul", ["neg_sin_nk", "window"], "imag"),
         helper.make_node("Concat", [p + "real", p + "imag"], [basis], p + "dft_basis", axis=1),
     ]
     return consts, nodes
 
 
-def _mel_nodes(config: FrontendConfig, mel: str) -> Nodes:
-    matrix = np.ascontiguousarray(mel_filterbank(config).T).astype(np.float32)
+def _folded_dft_nodes(config: FrontendConfig, cos_name: str, sin_name: str) -> Nodes:
+    """The two matrices of :func:`~edge_affect_export.graphs.folded_dft`: rows ``j`` of the
+    half window, columns the bins ``mel_bins`` keeps, both scaled by the window (and the
+    int16 scale); the cos rows' window has its row 0 halved."""
+    half = config.window_samples // 2
+    window = hann_window(config)[half:] * PCM_SCALE
+    cos_window = window.copy()
+    cos_window[0] *= 0.5
+    consts, nodes = _phase_nodes(config, half, mel_bins(config))
+    consts += [
+        _const("cos_window", cos_window.astype(np.float32)[:, np.newaxis]),
+        _const("sin_window", window.astype(np.float32)[:, np.newaxis]),
+    ]
+    p = GENERATOR_PREFIX
+    nodes += [
+        helper.make_node("Mul", [p + "cos_nk", p + "cos_window"], [cos_name], p + "dft_cos"),
+        helper.make_node("Mul", [p + "neg_sin_nk", p + "sin_window"], [sin_name], p + "dft_sin"),
+    ]
+    return consts, nodes
+
+
+def _node(op: str, inputs: list[str], output: str) -> onnx.NodeProto:
+    p = GENERATOR_PREFIX
+    made: onnx.NodeProto = helper.make_node(op, [p + i for i in inputs], [p + output], p + output)
+    return made
+
+
+def _phase_nodes(config: FrontendConfig, rows: int, bins: tuple[int, int]) -> Nodes:
+    """``cos_nk[n, k] = cos(2 pi (n k mod N) / N)`` and ``neg_sin_nk`` (``-sin``) for
+    ``n < rows`` and ``k`` in ``[bins[0], bins[1])``, gathered from one cos table."""
+    n_fft = config.n_fft
+    phase = 2.0 * np.pi * np.arange(n_fft) / n_fft
+    consts = [
+        _const("cos", np.cos(phase).astype(np.float32)),
+        _const("zero", np.array(0, dtype=np.int64)),
+        _const("one", np.array(1, dtype=np.int64)),
+        _const("first_bin", np.array(bins[0], dtype=np.int64)),
+        _const("end_bin", np.array(bins[1], dtype=np.int64)),
+        _const("window_len", np.array(rows, dtype=np.int64)),
+        _const("n_fft", np.array(n_fft, dtype=np.int64)),
+        _const("quarter", np.array(n_fft // 4, dtype=np.int64)),
+        _const("axis1", np.array([1], dtype=np.int64)),
+    ]
+    nodes = [
+        _node("Range", ["zero", "window_len", "one"], "n"),
+        _node("Range", ["first_bin", "end_bin", "one"], "k"),
+        _node("Unsqueeze", ["n", "axis1"], "n_col"),
+        _node("Mul", ["n_col", "k"], "nk"),
+        _node("Mod", ["nk", "n_fft"], "cos_index"),
+        _node("Add", ["cos_index", "quarter"], "shifted"),
+        _node("Mod", ["shifted", "n_fft"], "sin_index"),
+        _node("Gather", ["cos", "cos_index"], "cos_nk"),
+        _node("Gather", ["cos", "sin_index"], "neg_sin_nk"),
+    ]
+    return consts, nodes
+
+
+def _mel_nodes(config: FrontendConfig, mel: str, bins: tuple[int, int] | None = None) -> Nodes:
+    """The mel matrix ``[bins, n_mels]`` (all bins, or the rows ``bins``) from its non-zeros."""
+    first, end = bins or (0, config.n_bins)
+    matrix = np.ascontiguousarray(mel_filterbank(config).T[first:end]).astype(np.float32)
     flat = matrix.reshape(-1)
     where = np.flatnonzero(flat)
     p = GENERATOR_PREFIX
@@ -144,12 +185,22 @@ def name_constants(model: onnx.ModelProto, constants: dict[str, np.ndarray]) -> 
 
 
 def compact_frontend(model: onnx.ModelProto, config: FrontendConfig) -> None:
-    """Replace the frontend's big constant initializers with generator subgraphs (in place)."""
+    """Replace the frontend's big constant initializers with generator subgraphs (in place):
+    ``LogMel``'s DFT basis and mel matrix (window graphs) or ``HopFrontend``'s folded DFT and
+    mel rows (stream graphs)."""
     graph = model.graph
-    basis, mel = (_initializer(graph, s) for s in FRONTEND_CONSTANTS)
-    consts, nodes = _dft_nodes(config, basis.name)
-    mel_consts, mel_nodes = _mel_nodes(config, mel.name)
-    replaced = [basis, mel]
+    basis, cos, sin, mel = (_initializer(graph, s) for s in FRONTEND_CONSTANTS)
+    if mel is None or (basis is None) == (cos is None or sin is None):
+        raise ValueError("no frontend constants in the graph; was it exported from a student?")
+    if basis is not None:
+        consts, nodes = _dft_nodes(config, basis.name)
+        mel_consts, mel_nodes = _mel_nodes(config, mel.name)
+        replaced = [basis, mel]
+    else:
+        assert cos is not None and sin is not None
+        consts, nodes = _folded_dft_nodes(config, cos.name, sin.name)
+        mel_consts, mel_nodes = _mel_nodes(config, mel.name, mel_bins(config))
+        replaced = [cos, sin, mel]
     consts += mel_consts
     nodes += mel_nodes
     for tensor in replaced:

@@ -25,10 +25,11 @@ from edge_affect.stream.model import AffectModel
 from edge_affect_export import parity
 from edge_affect_export.chunk import chunk_graph, hop_graph, unchunk
 from edge_affect_export.exporter import ExportOptions, export_student, int8_path, report_path
-from edge_affect_export.graphs import GRUCell, block_frames
+from edge_affect_export.graphs import PCM_SCALE, GRUCell, HopFrontend, block_frames, mel_bins
 from edge_affect_export.onnx_graph import (
     GENERATOR_PREFIX,
     _dft_nodes,
+    _folded_dft_nodes,
     _mel_nodes,
     frontend_nodes,
     set_metadata,
@@ -36,7 +37,7 @@ from edge_affect_export.onnx_graph import (
 from edge_affect_export.quantize import DEFAULT_SCHEME, SCHEMES
 from edge_affect_export.report import format_report
 from edge_affect_train.checkpoint import save_checkpoint
-from edge_affect_train.frontend import FrontendConfig, LogMel
+from edge_affect_train.frontend import FrontendConfig, LogMel, level_normalised
 from edge_affect_train.models import AudioStudent, EncoderConfig, StudentConfig
 from tests.helpers import TEST_MODELS, require_program
 from tests.make_models import make_test_models
@@ -45,9 +46,12 @@ from tests.runtime.test_int8_parity import MAX_ABS_DIFFERENCE as INT8_BOUND
 runner = CliRunner()
 
 
-def _checkpoint(path: Path, encoder: EncoderConfig, seed: int = 0) -> tuple[Path, AudioStudent]:
+def _checkpoint(
+    path: Path, encoder: EncoderConfig, seed: int = 0, frontend: FrontendConfig | None = None
+) -> tuple[Path, AudioStudent]:
     torch.manual_seed(seed)
-    student = AudioStudent(StudentConfig(encoder=encoder)).eval()
+    config = StudentConfig(encoder=encoder, **({"frontend": frontend} if frontend else {}))
+    student = AudioStudent(config).eval()
     # non-trivial normalisation, as after training
     student.norm.set_statistics(torch.full((64,), -6.0), torch.full((64,), 3.0))
     save_checkpoint(
@@ -133,6 +137,90 @@ def test_compact_frontend_constants_rebuild_the_buffers() -> None:
     assert stored < 8_000  # instead of 888 KB of matrices
 
 
+def test_compact_folded_dft_constants_rebuild_the_hop_frontend_buffers() -> None:
+    """The stream graph's generators give :class:`HopFrontend`'s matrices to one rounding."""
+    config = FrontendConfig()
+    consts, nodes = _folded_dft_nodes(config, "cos", "sin")
+    mel_consts, mel_nodes = _mel_nodes(config, "mel", mel_bins(config))
+    graph = onnx.helper.make_graph(
+        nodes + mel_nodes,
+        "constants",
+        [],
+        [
+            onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None)
+            for n in ("cos", "sin", "mel")
+        ],
+        consts + mel_consts,
+    )
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 18)])
+    cos, sin, mel = ReferenceEvaluator(model).run(None, {})
+    frontend = HopFrontend(config)
+    assert mel_bins(config) == (1, 256)  # no mel filter weighs the 0 Hz and Nyquist bins
+    assert cos.shape == sin.shape == tuple(frontend.dft_cos.shape) == (200, 255)
+    for got, buffer in ((cos, frontend.dft_cos), (sin, frontend.dft_sin)):
+        assert np.max(np.abs(got - buffer.numpy())) / PCM_SCALE <= 2.5e-7
+    assert np.array_equal(mel, frontend.mel_weights.numpy())
+    stored = sum(numpy_helper.to_array(c).nbytes for c in consts + mel_consts)
+    assert stored < 8_000
+
+
+@pytest.mark.parametrize("window_ms", [25.0, 20.0])
+@pytest.mark.parametrize("level_tau_s", [0.0, 2.0])
+def test_the_hop_frontend_equals_the_frontend_step(window_ms: float, level_tau_s: float) -> None:
+    """The stream graph's frontend (folded DFT, int16 framing, 2-d frames) gives the log-mel
+    and the state of ``LogMel.step`` to float rounding, through silence, speech-like noise at
+    several levels and the level normalisation's warm-up."""
+    config = replace(
+        level_normalised(level_tau_s) if level_tau_s else FrontendConfig(), window_ms=window_ms
+    )
+    frontend, hop = LogMel(config), HopFrontend(config)
+    rng = np.random.default_rng(0)
+    levels = np.repeat([0.0, 3000.0, 30.0, 12000.0, 0.0, 300.0], 8)
+    noise = rng.standard_normal((levels.size, HOP_SAMPLES)) * levels[:, np.newaxis]
+    pcm = torch.from_numpy(np.clip(noise, -32768, 32767).astype(np.int16))
+    state = frontend.initial_tail(1)
+    hop_state = state.clone()
+    tail = config.tail_samples
+    for samples in pcm:
+        want, state = frontend.step(samples.reshape(1, -1).float() * PCM_SCALE, state)
+        got, hop_state = hop(samples.reshape(1, -1), hop_state)
+        assert got.shape == want.shape[1:]
+        assert torch.max(torch.abs(got - want[0])) < 2e-4
+        assert torch.equal(hop_state[:, :tail] * PCM_SCALE, state[:, :tail])  # int16 units
+        assert torch.allclose(hop_state[:, tail:], state[:, tail:], rtol=0.0, atol=2e-4)
+
+
+@pytest.fixture(scope="module")
+def level_export(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, AudioStudent]:
+    folder = tmp_path_factory.mktemp("level")
+    checkpoint, student = _checkpoint(
+        folder / "checkpoint.pt", EncoderConfig(kind="gru", hidden=64), 0, level_normalised(20.0)
+    )
+    out = folder / "model.onnx"
+    export_student(checkpoint, out, ExportOptions(int8=True, parity_hops=50, latency_hops=5))
+    return out, student
+
+
+def test_a_level_normalised_stream_export_matches_torch_and_chunks_bit_for_bit(
+    level_export: tuple[Path, AudioStudent], clip: parity.Clip
+) -> None:
+    out, student = level_export
+    reference = parity.run_torch(student, clip.pcm, "stream", 0)
+    fp32 = parity.run_onnx(AffectModel(out), clip.pcm)
+    assert np.max(np.abs(fp32 - reference)) <= 1e-4
+    assert np.std(fp32[:, 0]) > 1e-3
+    hops = clip.pcm[: clip.pcm.shape[0] // HOP_SAMPLES * HOP_SAMPLES].reshape(-1, HOP_SAMPLES)
+    for path in (out, int8_path(out)):
+        model = AffectModel(path)
+        one = model.stream()
+        single = np.stack([one.step(h) for h in hops])
+        assert np.array_equal(model.stream().step_chunk(hops), single), path.name
+    int8 = parity.run_onnx(AffectModel(int8_path(out)), clip.pcm)
+    assert np.max(np.abs(int8 - fp32)) <= INT8_BOUND
+
+
 def test_stream_export_matches_torch_step_by_step(
     stream_export: tuple[Path, dict], gru: tuple[Path, AudioStudent], clip: parity.Clip
 ) -> None:
@@ -179,7 +267,8 @@ def test_int8_graph_has_integer_recurrent_weights(
     matmuls = [
         n for n in quantized.graph.node if n.name in names and n.op_type.startswith("MatMul")
     ]
-    assert len(matmuls) == 2 and all(n.op_type == "MatMul" for n in matmuls)
+    # the folded DFT's cos and sin products, then the mel matrix
+    assert len(matmuls) == 3 and all(n.op_type == "MatMul" for n in matmuls)
     assert any(n.name.startswith(GENERATOR_PREFIX) for n in quantized.graph.node)
     # int8 vs fp32 of a random-init student on real speech, within the int8 parity bound
     fp32 = parity.run_onnx(AffectModel(out), clip.pcm)

@@ -1,12 +1,14 @@
 """A ``listen``-equivalent process for ``edge-affect bench``: start-up time and peak RSS.
 
-It imports what ``listen`` imports (the CLI, the runtime, sounddevice/PortAudio), loads the
-model, and streams an audio file paced in real time through the same pipeline into a CSV log,
-the file standing in for the microphone. It prints one JSON line: the wall-clock time of its
-first reading, the peak RSS (``VmHWM``) and, with ``--imports-only``, the RSS after the imports
-alone (the floor that Python, numpy, onnxruntime and PortAudio set). ``--cpu`` adds the share
-of one core the streaming loop took (CPU time over wall time, start-up excluded);
-``--no-gate`` runs the model on every hop.
+It imports what ``listen`` imports (the runtime, sounddevice/PortAudio; the benchmark starts it
+as :mod:`edge_affect.cli.listen_child`, which first imports the command line and parses
+``listen``'s options as ``edge-affect listen`` does), loads the model, and streams an audio
+file paced in real time through the same pipeline into a CSV log, the file standing in for the
+microphone. It prints one JSON line: the wall-clock time of its first reading, the peak RSS
+(``VmHWM``) and, with ``--imports-only``, the RSS after the imports alone (the floor that
+Python, numpy, onnxruntime, the command line and PortAudio set). ``--cpu`` adds the share of
+one core the streaming loop took (CPU time over wall time, start-up excluded); ``--no-gate``
+runs the model on every hop.
 
 ``python -m edge_affect.bench.child MODEL AUDIO SECONDS LOG [--imports-only] [--cpu] [--no-gate]``
 """
@@ -14,7 +16,6 @@ of one core the streaming loop took (CPU time over wall time, start-up excluded)
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 
@@ -31,8 +32,9 @@ def _status_kb(field: str) -> int | None:
 
 
 def _cpu_s() -> float:
-    times = os.times()
-    return times.user + times.system
+    """User + system CPU time of this process: ``os.times`` counts 10 ms clock ticks, too coarse
+    for the difference between gated silence and the model on every hop over a few seconds."""
+    return time.process_time()
 
 
 def main(argv: list[str]) -> None:

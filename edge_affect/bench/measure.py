@@ -9,8 +9,8 @@ file, or espeak-ng speech generated on the spot):
 * file mode: the RTF of ``run`` (decode + the same pipeline, gate on);
 * file mode in ``run``'s chunks and hop by hop; the model alone, one call per hop against
   chunks (:mod:`edge_affect.bench.process`), with the readings compared;
-* a ``listen``-equivalent process (:mod:`edge_affect.bench.child`): start-up time to the first
-  reading and peak RSS, next to the RSS of its imports alone (the floor), and its CPU share
+* a ``listen``-equivalent process (:mod:`edge_affect.cli.listen_child`): start-up time to the
+  first reading and peak RSS, next to the RSS of its imports alone (the floor), and its CPU share
   of one core in gated silence and with the model on every hop;
 * ``run`` as a whole process: wall time with start-up, peak RSS;
 * references: openSMILE eGeMAPSv02 low-level descriptors on the same audio, in-process and as a
@@ -204,7 +204,7 @@ def _child(model: Path, clip: Clip, work: Path, imports_only: bool) -> dict[str,
     args = [
         sys.executable,
         "-m",
-        "edge_affect.bench.child",
+        "edge_affect.cli.listen_child",  # the child, after the command line's imports
         str(model),
         str(clip.path),
         str(seconds),
