@@ -467,11 +467,49 @@ def _results_section(f: dict[str, Any]) -> list[str]:
         "",
         *_previous_corpus_table(f["scores_previous"]),
         "",
+        *_study_lines(),
         "One seed is not a comparison of methods: the multi-seed means of the transfer on "
         "the previous corpus are in "
         "[docs/results/transfer-avec.md](../../docs/results/transfer-avec.md), and the level "
         "normalisation's choice (5, 20, 60 s; 3 seeds) in "
         "[docs/results/voices.md](../../docs/results/voices.md).",
+    ]
+
+
+#: The transfer study's table (docs/results/transfer-study.md), read when the card is written.
+STUDY_TABLE = Path(__file__).resolve().parents[1] / "docs" / "results" / "study" / "table.json"
+
+
+def _interval(d: dict[str, Any]) -> str:
+    return f"{d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]".replace("-", "−")
+
+
+def _study_lines() -> list[str]:
+    """What the transfer study says about the method, from its table (nothing without it)."""
+    if not STUDY_TABLE.is_file():
+        return []
+    cells = json.loads(STUDY_TABLE.read_text(encoding="utf-8"))["cells"]
+    if "all/transfer" not in cells or "difference" not in cells["all/transfer"]:
+        return []
+    transfer, baseline = cells["all/transfer"], cells["all/baseline"]
+    diff = transfer["difference"]
+
+    def dev_mean(cell: dict[str, Any]) -> float:
+        return float(np.mean(list(cell["dev"].values())))
+
+    verb = "loses to" if dev_mean(transfer) < dev_mean(baseline) else "beats"
+    return [
+        "**What the study says about the method** "
+        "([docs/results/transfer-study.md](../../docs/results/transfer-study.md),",
+        f"{len(diff['seeds'])} paired seeds on the RECOLA-calibrated corpus under a protocol "
+        "fixed before the runs):",
+        f"- with all training sessions labelled, the transfer student {verb} the audio "
+        f"baseline on dev (mean CCC {dev_mean(transfer):.3f} against {dev_mean(baseline):.3f}), "
+        "which is where the protocol chooses;",
+        f"- on test, by {_interval(diff['arousal'])} on arousal and "
+        f"{_interval(diff['valence'])} on valence (95 % bootstrap intervals over seeds and "
+        "test sessions).",
+        "",
     ]
 
 
