@@ -46,7 +46,7 @@ class MetricsFile:
 
 
 def autocast(device: torch.device) -> Any:
-    """bf16 autocast on CUDA; nothing on CPU (runs stay deterministic there)."""
+    """bf16 autocast on CUDA; nothing on CPU (full float32 there)."""
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return nullcontext()
