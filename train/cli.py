@@ -345,23 +345,22 @@ def train_student(
         labelled,
     )
     weights = (translation_weight, alignment_weight)
-    typer.echo(
-        commands.student(
-            data,
-            teacher,
-            method,
-            out,
-            align,
-            encoder,
-            hidden,
-            z_dim,
-            weights,
-            args,
-            level_tau,
-            train_labels,
-            translate_to,
-        )
+    run = commands.student_run(
+        data,
+        teacher,
+        method,
+        out,
+        align,
+        encoder,
+        hidden,
+        z_dim,
+        weights,
+        args,
+        level_tau,
+        train_labels,
+        translate_to,
     )
+    typer.echo(commands.student_summary(method, run))
 
 
 @reports_errors

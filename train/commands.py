@@ -196,34 +196,6 @@ def student_run(
     return train_student(data, teacher_model, out, student_config, transfer, config, splits)
 
 
-def student(
-    data: Path,
-    teacher_path: Path | None,
-    method: str,
-    out: Path,
-    align: str,
-    encoder: str,
-    hidden: int,
-    z_dim: int,
-    weights: tuple[float, float],
-    train: dict[str, Any],
-    level_tau_s: float = 0.0,
-    train_labels: str = "gold",
-    translate_to: str = "features",
-) -> str:
-    run = student_run(
-        data,
-        teacher_path,
-        method,
-        out,
-        align,
-        encoder,
-        hidden,
-        z_dim,
-        weights,
-        train,
-        level_tau_s,
-        train_labels,
-        translate_to,
-    )
+def student_summary(method: str, run: RunResult) -> str:
+    """The line ``train student`` prints for ``run``."""
     return f"student ({method}): " + _summary(run)
