@@ -80,6 +80,32 @@ def test_valence_cue_scales_the_valence_prosody(tiny_corpus: Path, tmp_path: Pat
         generate_corpus(tmp_path / "bad", preset="tiny", valence_cue=-1.0)
 
 
+def test_extra_train_sessions_leave_every_other_session_unchanged(
+    tiny_corpus: Path, tmp_path: Path
+) -> None:
+    more = tmp_path / "more"
+    generate_corpus(more, preset="tiny", seed=0, extra_train=3, jobs=2)
+    a, b = _digest(tiny_corpus), _digest(more)
+    shared = {k for k in a if k != "synth.json"}
+    assert {k: b[k] for k in shared} == {k: a[k] for k in shared}
+    added = sorted(k for k in b.keys() - a.keys() if k.startswith("recordings_audio"))
+    assert added == [f"recordings_audio/train_{i}.wav" for i in (3, 4, 5)]
+    old = json.loads((tiny_corpus / "synth.json").read_text())
+    new = json.loads((more / "synth.json").read_text())
+    assert new["extra_train"] == 3 and "extra_train" not in old
+    assert new["sessions"][:6] == old["sessions"]  # the extras come last
+    extra = new["sessions"][6:]
+    assert [s["name"] for s in extra] == ["train_3", "train_4", "train_5"]
+    train_pool = {s["voice"]["variant"] for s in old["sessions"] if s["split"] == "train"}
+    held_out = {s["voice"]["variant"] for s in old["sessions"] if s["split"] != "train"}
+    variants = {s["voice"]["variant"] for s in extra}
+    assert not variants & held_out and variants - train_pool  # new subjects, training pool
+    corpus = AvecCorpus(more)
+    assert [s.name for s in corpus.split("train")] == [f"train_{i}" for i in range(1, 6)]
+    with pytest.raises(EdgeAffectError, match="extra-train"):
+        generate_corpus(tmp_path / "bad", preset="tiny", extra_train=-1)
+
+
 def test_voices_are_disjoint_across_splits() -> None:
     specs = plan_sessions(PRESETS["avec"], seed=5, sample_rate=16_000)
     by_split: dict[str, set[str]] = {}

@@ -10,16 +10,19 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from edge_affect.audio import LABEL_RATE_HZ
 from edge_affect.cli import app
 from edge_affect.scoring.metrics import ccc_per_dimension
 from edge_affect_train import transfer_study
-from edge_affect_train.commands import labelled_subset, scarce_split
+from edge_affect_train.checkpoint import load_checkpoint
+from edge_affect_train.commands import labelled_subset, natural_chunks, scarce_split
 from edge_affect_train.data import AvecCorpus
-from edge_affect_train.data.tensors import load_splits
+from edge_affect_train.data.tensors import ChunkDataset, load_splits
 from edge_affect_train.frontend import FrontendConfig
 from edge_affect_train.loop import average_states
 from edge_affect_train.losses import task_loss
 from edge_affect_train.models import AudioStudent, EncoderConfig, StudentConfig
+from edge_affect_train.synth import generate_corpus
 from edge_affect_train.synth.config import PRESETS
 from edge_affect_train.trainer import TrainConfig
 from edge_affect_train.transfer import StudentTask, TransferConfig
@@ -178,6 +181,38 @@ def test_the_study_resumes_from_its_result_files(tiny_corpus: Path, tmp_path: Pa
     assert code == 0 and "1 runs to do (5 already have results)" in output
     again = json.loads((results / "all--transfer--s1.json").read_text())
     assert again["snapshots"] == record["snapshots"]  # same machine, same pinned paths
+
+
+@pytest.mark.slow
+def test_the_more_data_ceiling_trains_on_more_speakers_with_equal_steps(
+    tiny_corpus: Path, tmp_path: Path
+) -> None:
+    extra = transfer_study.MORE_DATA_EXTRA_TRAIN
+    more = tmp_path / "more"
+    generate_corpus(more, preset="tiny", seed=0, extra_train=extra, jobs=2)
+    config = TrainConfig()
+    train = load_splits(AvecCorpus(tiny_corpus), FrontendConfig(), ())["train"]
+    natural = ChunkDataset(train, round(config.chunk_s * LABEL_RATE_HZ), seed=0).n_chunks
+    assert natural_chunks(tiny_corpus) == natural
+    assert natural_chunks(more) == natural * (2 + extra) // 2  # tiny: 2 training sessions
+    results, runs = tmp_path / "results", tmp_path / "runs"
+    args = ["--data", str(tiny_corpus), "--runs", str(runs), "--results", str(results)]
+    args += ["--plan", "smoke", "--seeds", "1", "--cell", "all/baseline"]
+    code, output = _study([*args, "--cell", "all/ceiling-data"])
+    assert code == 2 and "all/ceiling-data: give --more-data" in output
+    code, output = _study([*args, "--cell", "all/ceiling-data", "--more-data", str(tiny_corpus)])
+    assert code == 2 and f"is not `synth --preset tiny --seed 0 --extra-train {extra}`" in output
+    code, output = _study([*args, "--cell", "all/ceiling-data", "--more-data", str(more)])
+    assert code == 0, output
+    record = json.loads((results / "all--ceiling-data--s0.json").read_text())
+    baseline = json.loads((results / "all--baseline--s0.json").read_text())
+    assert record["corpus"]["extra_train"] == extra and "extra_train" not in baseline["corpus"]
+    assert record["test_sessions"] == baseline["test_sessions"]
+    saved = load_checkpoint(runs / "all--ceiling-data" / "s0" / "checkpoint.pt")
+    assert saved["train_args"]["chunks_per_epoch"] == natural  # the study corpus's steps
+    table = json.loads((results / "table.json").read_text())
+    assert table["cells"]["all/ceiling-data"]["difference"]["reference"] == "all/baseline"
+    assert table["dev_winner"] == "all/baseline"  # a ceiling is never the default method
 
 
 def test_study_errors_are_one_line(tiny_corpus: Path, tmp_path: Path) -> None:

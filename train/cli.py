@@ -150,6 +150,14 @@ def synth(
             help="Scale of valence's effect on pitch and rate [default: the preset's].",
         ),
     ] = None,
+    extra_train: Annotated[
+        int,
+        typer.Option(
+            "--extra-train",
+            help="Add this many training sessions (new subjects; the other sessions keep "
+            "their bytes): a larger training set for a headroom measurement.",
+        ),
+    ] = 0,
 ) -> None:
     """Generate a synthetic multimodal corpus in the AVEC 2016 / RECOLA layout."""
     with needs_extra("train"):
@@ -164,6 +172,7 @@ def synth(
         jobs=workers,
         force=force,
         valence_cue=valence_cue,
+        extra_train=extra_train,
     )
     typer.echo(
         f"wrote {summary.sessions} sessions ({summary.audio_s / 60:.1f} min of audio, "
@@ -471,6 +480,14 @@ def train_study(
     table_only: Annotated[
         bool, typer.Option("--table-only", help="Only assemble the table from the results.")
     ] = False,
+    more_data: Annotated[
+        Path | None,
+        typer.Option(
+            "--more-data",
+            help="The study corpus with 54 extra training sessions (synth --extra-train 54), "
+            "for the cell all/ceiling-data.",
+        ),
+    ] = None,
 ) -> None:
     """The transfer study (docs/results/protocol.md): runs what has no result file yet, then
     writes table.md and table.json beside the results."""
@@ -495,6 +512,7 @@ def train_study(
             transfer_study.PLANS[plan],
             jobs,
             typer.echo,
+            more_data,
         )
     study = transfer_study.write_table(results, results / "table.md")
     typer.echo(transfer_study.format_table(study), nl=False)

@@ -11,6 +11,7 @@ import torch
 
 from edge_affect.audio import LABEL_RATE_HZ
 from edge_affect.errors import EdgeAffectError
+from edge_affect_train.data import AvecCorpus
 from edge_affect_train.data.tensors import SessionData
 from edge_affect_train.frontend import FrontendConfig, level_normalised
 from edge_affect_train.losses import ALIGN_KINDS, AlignKind
@@ -90,6 +91,16 @@ def scarce_split(
     chunks = max(1, sum(s.n_frames for s in sessions) // frames)
     subset = [s for i, s in enumerate(sessions) if i in keep]
     return subset, replace(config, chunks_per_epoch=config.chunks_per_epoch or chunks)
+
+
+def natural_chunks(data: Path, config: TrainConfig | None = None) -> int:
+    """The chunks of one epoch over ``data``'s whole training split (what a run takes when
+    ``chunks_per_epoch`` is 0; ``config``: the defaults when None): a run on a larger corpus
+    given this count takes as many optimiser steps as a run on ``data``."""
+    config = config or TrainConfig()
+    corpus = AvecCorpus(data, label_delay_s=config.label_delay_s)
+    frames = round(config.chunk_s * LABEL_RATE_HZ)
+    return max(1, sum(corpus.n_frames(s) for s in corpus.split("train")) // frames)
 
 
 def teacher(

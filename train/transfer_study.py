@@ -64,6 +64,13 @@ class Cell:
     alignment_weight: float = 1.0
     translate_to: str = "features"
     train_labels: str = "gold"
+    #: > 0: train on the study corpus plus this many extra training sessions (``synth
+    #: --extra-train``, the study's ``--more-data`` corpus), with as many optimiser steps
+    #: per epoch as the study corpus gives
+    extra_train: int = 0
+    #: a headroom measurement (latent-truth labels or more data), not a method: never the
+    #: dev winner, never "the target met"
+    ceiling: bool = False
 
     @property
     def file_stem(self) -> str:
@@ -74,7 +81,7 @@ def _cells() -> list[Cell]:
     cells = [
         Cell("all/baseline", method="baseline", reference=""),
         Cell("all/transfer"),
-        Cell("all/ceiling", method="baseline", train_labels="latent"),
+        Cell("all/ceiling", method="baseline", train_labels="latent", ceiling=True),
     ]
     for n in SCARCE_SPEAKERS:
         cells.append(Cell(f"scarce-{n}/baseline", method="baseline", reference="", labelled=n))
@@ -89,7 +96,26 @@ def _cells() -> list[Cell]:
         Cell("design/no-alignment", method="no-alignment"),
         Cell("design/no-translation", method="no-translation"),
     ]
+    # added after the first block of design cells (docs/results/protocol.md, "Changes after
+    # the first run"): the second headroom figure, and the label-scarce curve with the
+    # alignment dev preferred
+    cells.append(
+        Cell(
+            "all/ceiling-data",
+            method="baseline",
+            extra_train=MORE_DATA_EXTRA_TRAIN,
+            ceiling=True,
+        )
+    )
+    cells += [
+        Cell(f"scarce-{n}/align-mse", reference=f"scarce-{n}/baseline", labelled=n, align="mse")
+        for n in SCARCE_SPEAKERS
+    ]
     return cells
+
+
+#: The extra training sessions of ``all/ceiling-data``: 3 x the study's 18 (72 speakers).
+MORE_DATA_EXTRA_TRAIN = 54
 
 
 #: The label-scarce learning curve (18 labelled = the "all" regime of the recola preset).
@@ -183,8 +209,20 @@ def _train_args(seed: int, epochs: int, labelled: int = 0, **extra: Any) -> dict
     }
 
 
-def run_one(data: Path, runs: Path, results: Path, cell_name: str, seed: int, plan: Plan) -> str:
-    """Train one (cell, seed) and write its result file; returns a one-line summary."""
+def run_one(
+    data: Path,
+    runs: Path,
+    results: Path,
+    cell_name: str,
+    seed: int,
+    plan: Plan,
+    more_data: Path | None = None,
+) -> str:
+    """Train one (cell, seed) and write its result file; returns a one-line summary.
+
+    A cell with ``extra_train`` trains on ``more_data`` (checked by :func:`check_more_data`)
+    with as many chunks per epoch as ``data``'s training split gives.
+    """
     import torch  # noqa: PLC0415 - in the worker only
 
     from edge_affect_train import commands  # noqa: PLC0415
@@ -195,15 +233,23 @@ def run_one(data: Path, runs: Path, results: Path, cell_name: str, seed: int, pl
     cell = CELLS[cell_name]
     started = time.perf_counter()
     teacher = None if cell.method == "baseline" else _ensure_teacher(data, runs, cell, seed, plan)
+    extra: dict[str, Any] = {}
+    train_data = data
+    if cell.extra_train:
+        if more_data is None:
+            raise EdgeAffectError(f"{cell.name} needs --more-data")
+        extra["chunks_per_epoch"] = commands.natural_chunks(data)
+        train_data = more_data
     args = _train_args(
         seed,
         plan.epochs,
         cell.labelled,
         average_last=plan.average_last,
         snapshots=plan.snapshots,
+        **extra,
     )
     run = commands.student_run(
-        data,
+        train_data,
         teacher,
         cell.method,
         runs / cell.file_stem / f"s{seed}",
@@ -236,7 +282,7 @@ def run_one(data: Path, runs: Path, results: Path, cell_name: str, seed: int, pl
         "cell": asdict(cell),
         "seed": seed,
         "plan": plan.to_dict(),
-        "corpus": _corpus_id(data),
+        "corpus": _corpus_id(train_data),
         "test_sessions": [s.name for s in splits["test"]],
         "snapshots": snapshots,
         "wall_s": round(time.perf_counter() - started, 1),
@@ -267,14 +313,35 @@ def _corpus_id(data: Path) -> dict[str, Any]:
     if not manifest.is_file():
         return {"name": data.name}
     m = json.loads(manifest.read_text(encoding="utf-8"))
-    return {"name": data.name, "preset": m["preset"]["name"], "seed": m["seed"]}
+    entry = {"name": data.name, "preset": m["preset"]["name"], "seed": m["seed"]}
+    return {**entry, **({"extra_train": m["extra_train"]} if "extra_train" in m else {})}
+
+
+def check_more_data(data: Path, more_data: Path, extra_train: int) -> None:
+    """``more_data`` must be ``data``'s corpus with ``extra_train`` more training sessions:
+    same generator settings, and every session of ``data`` unchanged (the manifests' entries
+    and the dev and test files' sizes), so its students are scored on the same sessions."""
+    manifests = []
+    for root in (data, more_data):
+        path = root / "synth.json"
+        if not path.is_file():
+            raise EdgeAffectError(f"{path} is missing: the study needs synthetic corpora")
+        manifests.append(json.loads(path.read_text(encoding="utf-8")))
+    base, more = manifests
+    wanted = f"synth --preset {base['preset']['name']} --seed {base['seed']} "
+    wanted += f"--extra-train {extra_train}"
+    same = all(base.get(k) == more.get(k) for k in ("preset", "seed", "model", "valence_cue"))
+    if not same or more.get("extra_train") != extra_train:
+        raise EdgeAffectError(f"{more_data} is not `{wanted}` of {data}'s corpus")
+    if more["sessions"][: len(base["sessions"])] != base["sessions"]:
+        raise EdgeAffectError(f"{more_data}: its sessions differ from {data}'s ({wanted}?)")
 
 
 def _worker_init() -> None:
     os.environ.update(PINNED_ENV)
 
 
-def _run_in_worker(job: tuple[Path, Path, Path, str, int, Plan]) -> str:
+def _run_in_worker(job: tuple[Path, Path, Path, str, int, Plan, Path | None]) -> str:
     return run_one(*job)
 
 
@@ -297,11 +364,12 @@ def run_study(
     plan: Plan,
     jobs: int,
     log: Callable[[str], None],
+    more_data: Path | None = None,
 ) -> None:
     """Run every missing (cell, seed) with ``jobs`` worker processes (pinned environment).
 
     Teachers are trained first, one per needed (kind, labelled, seed), so that two workers
-    never train the same teacher.
+    never train the same teacher. Cells with ``extra_train`` need ``more_data``.
     """
     unknown = [c for c in cells if c not in CELLS]
     if unknown:
@@ -310,6 +378,13 @@ def run_study(
     log(f"{len(todo)} runs to do ({len(cells) * len(seeds) - len(todo)} already have results)")
     if not todo:
         return
+    for extra_train in sorted({CELLS[c].extra_train for c, _ in todo} - {0}):
+        if more_data is None:
+            needs = ", ".join(sorted({c for c, _ in todo if CELLS[c].extra_train}))
+            raise EdgeAffectError(
+                f"{needs}: give --more-data CORPUS (synth --extra-train {extra_train})"
+            )
+        check_more_data(data, more_data, extra_train)
     import multiprocessing  # noqa: PLC0415
 
     os.environ.update(PINNED_ENV)  # inherited by the workers before they import torch
@@ -326,7 +401,10 @@ def run_study(
         ]
         for future in futures:
             log(future.result())
-        futures = [pool.submit(_run_in_worker, (data, runs, results, c, s, plan)) for c, s in todo]
+        futures = [
+            pool.submit(_run_in_worker, (data, runs, results, c, s, plan, more_data))
+            for c, s in todo
+        ]
         for future in futures:
             log(future.result())
 
@@ -490,12 +568,12 @@ def _rounded(values: dict[str, float]) -> dict[str, float]:
 
 
 def _dev_winner(cells: dict[str, Any]) -> str | None:
-    """The all-labels cell (baseline, transfer or a design variant; not the latent-trained
-    ceiling) with the best mean dev CCC: the model card's default method."""
+    """The all-labels cell (baseline, transfer or a design variant; not a ceiling) with the
+    best mean dev CCC: the model card's default method."""
     candidates = {
         name: np.mean(list(entry["dev"].values()))
         for name, entry in cells.items()
-        if name != "all/ceiling" and (name.startswith("all/") or name.startswith("design/"))
+        if not CELLS[name].ceiling and (name.startswith(("all/", "design/")))
     }
     return max(candidates, key=lambda n: candidates[n]) if candidates else None
 
@@ -506,7 +584,7 @@ def _target(cells: dict[str, Any]) -> list[str]:
     met = []
     for name, entry in cells.items():
         diff = entry.get("difference")
-        if name == "all/ceiling" or not diff:
+        if CELLS[name].ceiling or not diff:
             continue
         valence, arousal = diff["valence"], diff["arousal"]
         if valence["mean"] >= 0.05 and valence["low"] > 0 and arousal["mean"] >= -0.01:

@@ -57,6 +57,9 @@ PHYSIO_MODALITY = "physio"
 _PLAN_STREAM = 7
 _MIXING_STREAM = 99
 _CHAIN_STREAM = 11  # a session's recording chain: its own stream, so nothing else moves
+_EXTRA_TRAIN_STREAM = 1  # the subjects of ``--extra-train`` sessions (under the plan stream)
+#: The most extra training sessions (a larger training set for a headroom measurement).
+MAX_EXTRA_TRAIN = 500
 
 
 @dataclass(frozen=True)
@@ -81,9 +84,18 @@ class CorpusSummary:
 
 
 def plan_sessions(
-    preset: Preset, seed: int, sample_rate: int, speech_params: SpeechParams | None = None
+    preset: Preset,
+    seed: int,
+    sample_rate: int,
+    speech_params: SpeechParams | None = None,
+    extra_train: int = 0,
 ) -> list[SessionSpec]:
-    """Subjects and SNRs for every session; voice variants are disjoint across splits."""
+    """Subjects and SNRs for every session; voice variants are disjoint across splits.
+
+    ``extra_train`` adds training sessions ``train_{n+1}`` ... after the preset's ``n``: new
+    subjects (accent, base pitch and rate drawn on their own random stream, the variants of
+    the training pool in turn), so every session of the preset keeps its plan and its bytes.
+    """
     voice_params = speech_params or SpeechParams()
     rng = np.random.default_rng([seed, _PLAN_STREAM])
     variants = [str(v) for v in rng.permutation(np.array(VARIANTS))]
@@ -123,6 +135,43 @@ def plan_sessions(
                     sample_rate=sample_rate,
                 )
             )
+    return specs + _extra_train_sessions(
+        preset, seed, sample_rate, voice_params, variants[0 :: len(SPLITS)], extra_train
+    )
+
+
+def _extra_train_sessions(
+    preset: Preset,
+    seed: int,
+    sample_rate: int,
+    voice_params: SpeechParams,
+    pool: list[str],
+    count: int,
+) -> list[SessionSpec]:
+    if not 0 <= count <= MAX_EXTRA_TRAIN:
+        raise EdgeAffectError(f"--extra-train {count} is outside 0-{MAX_EXTRA_TRAIN}")
+    rng = np.random.default_rng([seed, _PLAN_STREAM, _EXTRA_TRAIN_STREAM])
+    specs = []
+    for k in range(count):
+        index = preset.sessions_per_split + 1 + k
+        voice = speech.Voice(
+            accent=str(rng.choice(np.array(ACCENTS))),
+            variant=pool[k % len(pool)],
+            base_pitch=round(float(rng.uniform(*voice_params.base_pitch)), 1),
+            base_rate_wpm=round(float(rng.uniform(*voice_params.base_rate_wpm)), 1),
+        )
+        specs.append(
+            SessionSpec(
+                name=f"train_{index}",
+                split="train",
+                index=index,
+                seed=(seed, 0, index),
+                voice=voice,
+                snr_db=round(float(rng.uniform(*preset.snr_db)), 2),
+                duration_s=preset.duration_s,
+                sample_rate=sample_rate,
+            )
+        )
     return specs
 
 
@@ -272,11 +321,14 @@ def generate_corpus(
     jobs: int = 1,
     force: bool = False,
     valence_cue: float | None = None,
+    extra_train: int = 0,
 ) -> CorpusSummary:
     """Generate the whole corpus under ``out``; see the module docstring for the layout.
 
     ``valence_cue`` scales how much valence moves pitch and rate (None: the preset's; 1.0: the
     documented weak cue; 0: none), for experiments on how much valence the audio must carry.
+    ``extra_train`` adds that many training sessions from the same generator (new subjects on
+    the training split's voice variants); every other session keeps its bytes.
     """
     if preset not in PRESETS:
         raise EdgeAffectError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
@@ -290,6 +342,8 @@ def generate_corpus(
         valence_cue = chosen.valence_cue
     if not 0.0 <= valence_cue <= 20.0:
         raise EdgeAffectError(f"valence cue {valence_cue} is outside 0-20")
+    if not 0 <= extra_train <= MAX_EXTRA_TRAIN:
+        raise EdgeAffectError(f"--extra-train {extra_train} is outside 0-{MAX_EXTRA_TRAIN}")
     _prepare_output(out, force)
     model = GenerativeModel(
         speech=_speech_params(valence_cue, chosen.arousal_cue),
@@ -297,7 +351,7 @@ def generate_corpus(
         channel=ChannelParams() if chosen.chain else None,
     )
     mixing = modalities.video_mixing(np.random.default_rng([seed, _MIXING_STREAM]), model.video)
-    specs = plan_sessions(chosen, seed, sample_rate, model.speech)
+    specs = plan_sessions(chosen, seed, sample_rate, model.speech, extra_train)
     entries = _run_all(specs, out, mixing, model, jobs)
     manifest = {
         "generator": f"edge-affect {__version__} synth",
@@ -305,6 +359,7 @@ def generate_corpus(
         "seed": seed,
         "sample_rate": sample_rate,
         "valence_cue": valence_cue,
+        **({"extra_train": extra_train} if extra_train else {}),
         "espeak_ng": version,
         **({"flite": flite} if flite is not None else {}),
         "modalities": {
