@@ -4,6 +4,12 @@ the model card. Runtime-only (numpy, onnxruntime, soundfile); no torch.
     python scripts/default_model.py score CORPUS OUT.json NAME=MODEL.onnx ...
     python scripts/default_model.py clip CORPUS OUT_DIR --model MODEL.onnx [--seconds 30]
     python scripts/default_model.py card WORK MODELS_DIR DEMO_DIR
+    python scripts/default_model.py winner student|baseline|teacher
+
+``winner`` prints the training options (one per line) of the transfer study's dev winner
+(``docs/results/study/table.json``), of the all-labels baseline on the same schedule, or the
+winner's teacher encoder: the bundled model is trained with the method the study's protocol
+chooses on dev.
 
 ``score`` runs every model over every labelled dev and test session through the device
 pipeline (``FileSource`` -> ``Pipeline`` with the VAD gate off, so every hop is a model
@@ -415,24 +421,45 @@ def _not_section(train_sessions: int, train_hours: float) -> list[str]:
 def _method_section(f: dict[str, Any]) -> list[str]:
     training = f["contract"].training
     args, transfer = training["train_args"], training["transfer"]
+    teacher = f["teacher_encoder"]
+    if transfer["method"] == "baseline":
+        student = "audio student (the model here) trained on the task loss only (the study's "
+        student += "dev winner)."
+    else:
+        target = "features" if transfer.get("translate_to", "features") == "features" else "latent"
+        student = (
+            f"audio student (the model here) with translation towards the teacher's {target} "
+            f"and `{transfer['align']}` alignment with the frozen teacher's latent; loss "
+            f"weights task : translation : alignment = 1 : {transfer['translation_weight']:g} : "
+            f"{transfer['alignment_weight']:g}."
+        )
+    if args.get("average_last"):
+        schedule = (
+            f"a fixed schedule of {args['epochs']} epochs with the weights averaged over the "
+            f"last {args['average_last']} (the transfer study's protocol; the epoch count is "
+            "the one the study chose on dev for this method)"
+        )
+        baseline = "on the same schedule"
+    else:
+        schedule = (
+            f"at most {args['epochs']} epochs with early stopping on dev CCC (patience "
+            f"{args['patience']}; best epoch {f['transfer']['best_epoch']})"
+        )
+        baseline = f"(best epoch {f['baseline']['best_epoch']})"
     return [
         "## Method and hyper-parameters",
         "",
         "Two-stage cross-modal transfer (Rajan, Brutti & Cavallaro, arXiv 2108.00809; "
         "[docs/training.md](../../docs/training.md)):",
         "",
-        "1. teacher: Bi-GRU 64 on the 40-d video-like features (`features_video_appearance`);",
-        "2. audio student (the model here) with translation towards the teacher's features and "
-        f"`{transfer['align']}` alignment with the frozen teacher's latent; loss weights task : "
-        f"translation : alignment = 1 : {transfer['translation_weight']:g} : "
-        f"{transfer['alignment_weight']:g}.",
+        f"1. teacher: {teacher.replace('bigru', 'Bi-GRU').replace('gru', 'causal GRU')} 64 on "
+        "the 40-d video-like features (`features_video_appearance`);",
+        f"2. {student}",
         "",
-        f"Training, the `full` experiment preset: AdamW, lr {args['lr']:g}, batches of "
-        f"{args['batch_size']} × {args['chunk_s']:g} s chunks, at most {args['epochs']} epochs "
-        f"with early stopping on dev CCC (patience {args['patience']}; best epoch "
-        f"{f['transfer']['best_epoch']}), seed {args['seed']}, CPU with one torch thread, "
-        f"label delay {args['label_delay_s']:g} s. The baseline student is the same network "
-        f"trained on the task loss only (best epoch {f['baseline']['best_epoch']}).",
+        f"Training: AdamW, lr {args['lr']:g}, batches of {args['batch_size']} × "
+        f"{args['chunk_s']:g} s chunks, {schedule}, seed {args['seed']}, CPU with one torch "
+        f"thread, label delay {args['label_delay_s']:g} s. The baseline student is the same "
+        f"network trained on the task loss only, {baseline}.",
     ]
 
 
@@ -485,32 +512,42 @@ def _interval(d: dict[str, Any]) -> str:
 
 
 def _study_lines() -> list[str]:
-    """What the transfer study says about the method, from its table (nothing without it)."""
+    """What the transfer study says about the method, from its table (nothing without it):
+    the dev winner (the bundled model's method) and the paper's method, against the baseline."""
     if not STUDY_TABLE.is_file():
         return []
-    cells = json.loads(STUDY_TABLE.read_text(encoding="utf-8"))["cells"]
+    table = json.loads(STUDY_TABLE.read_text(encoding="utf-8"))
+    cells = table["cells"]
     if "all/transfer" not in cells or "difference" not in cells["all/transfer"]:
         return []
-    transfer, baseline = cells["all/transfer"], cells["all/baseline"]
-    diff = transfer["difference"]
+    baseline = cells["all/baseline"]
 
     def dev_mean(cell: dict[str, Any]) -> float:
         return float(np.mean(list(cell["dev"].values())))
 
-    verb = "loses to" if dev_mean(transfer) < dev_mean(baseline) else "beats"
-    return [
+    def against(name: str, what: str) -> str:
+        cell = cells[name]
+        diff = cell["difference"]
+        return (
+            f"- {what} (`{name}`, {len(diff['seeds'])} paired seeds): dev mean CCC "
+            f"{dev_mean(cell):.3f} against the baseline's {dev_mean(baseline):.3f}; on test "
+            f"{_interval(diff['arousal'])} arousal and {_interval(diff['valence'])} valence."
+        )
+
+    winner = table["dev_winner"]
+    lines = [
         "**What the study says about the method** "
-        "([docs/results/transfer-study.md](../../docs/results/transfer-study.md),",
-        f"{len(diff['seeds'])} paired seeds on the RECOLA-calibrated corpus under a protocol "
-        "fixed before the runs):",
-        f"- with all training sessions labelled, the transfer student {verb} the audio "
-        f"baseline on dev (mean CCC {dev_mean(transfer):.3f} against {dev_mean(baseline):.3f}), "
-        "which is where the protocol chooses;",
-        f"- on test, by {_interval(diff['arousal'])} on arousal and "
-        f"{_interval(diff['valence'])} on valence (95 % bootstrap intervals over seeds and "
-        "test sessions).",
-        "",
+        "([docs/results/transfer-study.md](../../docs/results/transfer-study.md); the "
+        "RECOLA-calibrated corpus, all training sessions labelled, a protocol fixed before the "
+        "runs; differences to the audio baseline with 95 % bootstrap intervals over seeds and "
+        "test sessions):",
     ]
+    if winner and winner != "all/baseline" and "difference" in cells[winner]:
+        lines.append(against(winner, "the dev winner, this model's method"))
+    elif winner == "all/baseline":
+        lines.append("- the dev winner is the audio baseline itself.")
+    lines += [against("all/transfer", "the paper's method (CCA alignment, weights 1 : 1)"), ""]
+    return lines
 
 
 def _size_section(f: dict[str, Any]) -> list[str]:
@@ -649,7 +686,9 @@ def _wrap(line: str, width: int = 100) -> str:
     return textwrap.fill(line, width, subsequent_indent=indent, break_on_hyphens=False)
 
 
-def write_card(work: Path, models: Path, demo: Path, corpus: str, previous: str) -> None:
+def write_card(
+    work: Path, models: Path, demo: Path, corpus: str, previous: str, teacher_encoder: str
+) -> None:
     contract = AffectModel(models / "default.int8.onnx").contract
     facts = {
         "scores": _load(work / "scores.json"),
@@ -660,6 +699,7 @@ def write_card(work: Path, models: Path, demo: Path, corpus: str, previous: str)
         "transfer": _load(work / "transfer" / "summary.json"),
         "baseline": _load(work / "baseline" / "summary.json"),
         "teacher": _load(work / "teacher" / "summary.json"),
+        "teacher_encoder": teacher_encoder,
         "synth": _load(work / f"corpus-{corpus}" / "synth.json"),
         "demo": _load(demo / "demo.json"),
         "sizes": {p.name: p.stat().st_size for p in sorted(models.glob("default*.onnx"))},
@@ -673,6 +713,28 @@ def write_card(work: Path, models: Path, demo: Path, corpus: str, previous: str)
     (models / "default.results.json").write_text(json.dumps(results, indent=2) + "\n")
     (models / "MODEL_CARD.md").write_text(render(facts))
     print(f"wrote {models / 'MODEL_CARD.md'}")
+
+
+def winner_args(role: str, table: dict[str, Any]) -> list[str]:
+    """``train student`` options (or the teacher's encoder) for ``role`` from the study table:
+    the dev winner's method, and the study's fixed schedule with the cell's dev-chosen epochs."""
+    cells, plan = table["cells"], table["plan"]
+    name = table["dev_winner"] if role != "baseline" else "all/baseline"
+    if name is None or name not in cells:
+        raise SystemExit(f"default_model: the study table has no {role} cell yet")
+    cell = cells[name]
+    settings = cell["settings"]
+    if role == "teacher":
+        return [settings["teacher"]]
+    if settings["labelled"] or settings["extra_train"] or settings["train_labels"] != "gold":
+        raise SystemExit(f"default_model: {name} is not an all-labels method")
+    args = ["--method", settings["method"], "--encoder", "gru", "--hidden", str(plan["hidden"])]
+    args += ["--level-tau", f"{plan['level_tau_s']:g}", "--epochs", str(cell["epochs"])]
+    args += ["--average-last", str(plan["average_last"])]
+    if settings["method"] != "baseline":
+        args += ["--align", settings["align"], "--translate-to", settings["translate_to"]]
+        args += ["--alignment-weight", f"{settings['alignment_weight']:g}"]
+    return args
 
 
 def main() -> None:
@@ -693,13 +755,21 @@ def main() -> None:
     p.add_argument("demo", type=Path)
     p.add_argument("--corpus", required=True, help="the training corpus's preset")
     p.add_argument("--previous", required=True, help="the previous model's corpus preset")
+    p.add_argument("--teacher-encoder", default="bigru", help="the teacher's encoder kind")
+    p = sub.add_parser("winner")
+    p.add_argument("role", choices=("student", "baseline", "teacher"))
     args = parser.parse_args()
-    if args.command == "score":
+    if args.command == "winner":
+        table = json.loads(STUDY_TABLE.read_text(encoding="utf-8"))
+        print("\n".join(winner_args(args.role, table)))
+    elif args.command == "score":
         score(args.corpus, args.out, args.models)
     elif args.command == "clip":
         cut_clip(args.corpus, args.out_dir, args.seconds, args.model)
     else:
-        write_card(args.work, args.models, args.demo, args.corpus, args.previous)
+        write_card(
+            args.work, args.models, args.demo, args.corpus, args.previous, args.teacher_encoder
+        )
 
 
 if __name__ == "__main__":

@@ -6,10 +6,12 @@
 # 1. the synthetic corpus `synth --preset avec-chain-flite --seed 0` (AVEC 2016 layout;
 #    espeak-ng and flite speech; a random recording chain per session) and, to score on it
 #    too, the corpus the previous models were trained on (`--preset avec`);
-# 2. the teacher (Bi-GRU 64 on features_video_appearance), the transfer student and the
-#    baseline student (causal GRU 64, level normalisation with a 60 s running mean), all
-#    with the `full` experiment preset's settings (the train command defaults), seed 0, on
-#    the CPU with one torch thread (bit-reproducible on one machine);
+# 2. the teacher (video features_video_appearance, the study winner's encoder, width 64),
+#    the transfer student and the baseline student (causal GRU 64, level normalisation with
+#    a 60 s running mean): the student is trained with the method that wins on dev in the
+#    transfer study (docs/results/study/table.json, `default_model.py winner`), both students
+#    on the study's fixed schedule (the cell's dev-chosen epochs, the last 5 averaged), seed 0,
+#    on the CPU with one torch thread (bit-reproducible on one machine);
 # 3. export of both students to ONNX fp32 + int8 (the report scores dev on the files);
 # 4. dev and test CCC of the four ONNX files, and of the previous bundled model, on both
 #    corpora through the device pipeline (FileSource -> Pipeline with the VAD gate off, so
@@ -31,7 +33,6 @@ WORK=${1:-build/default-model}
 PYTHON=${PYTHON:-python3}
 PRESET=avec-chain-flite
 PREVIOUS_PRESET=avec
-LEVEL_TAU_S=60  # chosen on dev: 5, 20 and 60 s, docs/results/voices.md
 CORPUS="$WORK/corpus-$PRESET"
 PREVIOUS_CORPUS="$WORK/corpus-$PREVIOUS_PRESET"
 SEED=0
@@ -58,19 +59,27 @@ for preset in "$PRESET" "$PREVIOUS_PRESET"; do
   fi
 done
 
+# the study's dev winner (the bundled student's method) and the baseline on its schedule
+TEACHER_ENCODER=$("$PYTHON" scripts/default_model.py winner teacher)
+mapfile -t STUDENT_ARGS < <("$PYTHON" scripts/default_model.py winner student)
+mapfile -t BASELINE_ARGS < <("$PYTHON" scripts/default_model.py winner baseline)
+[ ${#STUDENT_ARGS[@]} -gt 0 ] && [ ${#BASELINE_ARGS[@]} -gt 0 ]  # set -e: no table, no model
+step "the study's dev winner: ${STUDENT_ARGS[*]} (teacher $TEACHER_ENCODER)"
+
 if [ ! -f "$WORK/teacher/checkpoint.pt" ]; then
-  step "training the teacher (video_appearance, bigru 64)"
+  step "training the teacher (video_appearance, $TEACHER_ENCODER 64)"
   "${ONE_THREAD[@]}" edge-affect train teacher --data "$CORPUS" --modality video_appearance \
-    --encoder bigru --hidden 64 --out "$WORK/teacher" "${TRAIN[@]}"
+    --encoder "$TEACHER_ENCODER" --hidden 64 --epochs 40 --out "$WORK/teacher" "${TRAIN[@]}"
 fi
 
 pids=()
 for method in transfer baseline; do
   if [ ! -f "$WORK/$method/checkpoint.pt" ]; then
-    step "training the $method student (gru 64)"
+    args=("${STUDENT_ARGS[@]}")
+    [ "$method" = transfer ] || args=("${BASELINE_ARGS[@]}")
+    step "training the $method student: ${args[*]}"
     "${ONE_THREAD[@]}" edge-affect train student --data "$CORPUS" \
-      --teacher "$WORK/teacher/checkpoint.pt" --method "$method" --encoder gru --hidden 64 \
-      --level-tau "$LEVEL_TAU_S" --out "$WORK/$method" "${TRAIN[@]}" &
+      --teacher "$WORK/teacher/checkpoint.pt" "${args[@]}" --out "$WORK/$method" "${TRAIN[@]}" &
     pids+=("$!")
   fi
 done
@@ -123,5 +132,5 @@ cp "$WORK/export/transfer.report.json" "$MODELS/default.report.json"
 cp "$WORK/demo/demo.ogg" "$WORK/demo/arousal.arff" "$WORK/demo/valence.arff" \
   "$WORK/demo/demo.json" "$DEMO/"
 "$PYTHON" scripts/default_model.py card "$WORK" "$MODELS" "$DEMO" --corpus "$PRESET" \
-  --previous "$PREVIOUS_PRESET"
+  --previous "$PREVIOUS_PRESET" --teacher-encoder "$TEACHER_ENCODER"
 step "done: $(du -ch "$MODELS"/* "$DEMO"/* | tail -1 | cut -f1) bundled"

@@ -3,6 +3,8 @@ fixed schedule with checkpoint averaging, label-scarce training, translation to 
 latent, and the recola preset."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,9 @@ from typer.testing import CliRunner
 
 from edge_affect.audio import LABEL_RATE_HZ
 from edge_affect.cli import app
+from edge_affect.paths import BUNDLED_MODELS, DEFAULT_MODEL
 from edge_affect.scoring.metrics import ccc_per_dimension
+from edge_affect.stream.model import AffectModel
 from edge_affect_train import transfer_study
 from edge_affect_train.checkpoint import load_checkpoint
 from edge_affect_train.commands import labelled_subset, natural_chunks, scarce_split
@@ -29,6 +33,7 @@ from edge_affect_train.transfer import StudentTask, TransferConfig
 from tests.test_cli_train import FAST
 
 runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _sessions(rng: np.random.Generator, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -269,3 +274,40 @@ def test_a_fixed_schedule_ends_on_the_average_and_is_a_prefix(
     checkpoint = torch.load(tmp_path / "e3" / "checkpoint.pt", weights_only=True)
     assert checkpoint["train_args"]["average_last"] == 2
     assert checkpoint["metrics"]["best_epoch"] == 3
+
+
+def _winner(role: str) -> list[str]:
+    command = [sys.executable, "scripts/default_model.py", "winner", role]
+    return subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+
+
+def test_the_bundled_model_is_trained_with_the_study_dev_winner() -> None:
+    """The default model's method is the one the study's protocol chooses on dev (issue 18):
+    ``make_default_model.sh`` reads it from the committed table, and the bundled file's
+    contract records what it was trained with."""
+    table = json.loads((ROOT / "docs/results/study/table.json").read_text())
+    name = table["dev_winner"]
+    winner, baseline = table["cells"][name], table["cells"]["all/baseline"]
+    dev = {n: np.mean(list(c["dev"].values())) for n, c in table["cells"].items()}
+    assert all(dev[name] >= dev[n] for n in dev if n.startswith(("all/", "design/")) and not
+               table["cells"][n]["settings"]["ceiling"])  # fmt: skip
+    student, reference = _winner("student"), _winner("baseline")
+    settings = winner["settings"]
+
+    def option(args: list[str], key: str) -> str:
+        return args[args.index(key) + 1]
+
+    assert option(student, "--method") == settings["method"]
+    assert option(student, "--epochs") == str(winner["epochs"])
+    assert option(reference, "--epochs") == str(baseline["epochs"])
+    assert option(reference, "--method") == "baseline"
+    assert _winner("teacher") == [settings["teacher"]]
+    training = AffectModel(BUNDLED_MODELS / DEFAULT_MODEL).contract.training
+    assert training["transfer"]["method"] == settings["method"]
+    if settings["method"] != "baseline":
+        assert training["transfer"]["align"] == settings["align"]
+        assert training["transfer"]["alignment_weight"] == settings["alignment_weight"]
+        assert training["transfer"].get("translate_to", "features") == settings["translate_to"]
+    assert training["train_args"]["average_last"] == table["plan"]["average_last"]

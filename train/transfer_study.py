@@ -526,6 +526,7 @@ def assemble(results: Path) -> dict[str, Any]:
             continue
         result = cell_result(cell, records)
         entry: dict[str, Any] = {
+            "settings": {k: v for k, v in asdict(cell).items() if k not in ("name", "reference")},
             "seeds": result.seeds,
             "epochs": result.epochs,
             "dev": _rounded(result.dev),
