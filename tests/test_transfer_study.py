@@ -186,6 +186,19 @@ def test_the_study_resumes_from_its_result_files(tiny_corpus: Path, tmp_path: Pa
     assert code == 0 and "1 runs to do (5 already have results)" in output
     again = json.loads((results / "all--transfer--s1.json").read_text())
     assert again["snapshots"] == record["snapshots"]  # same machine, same pinned paths
+    # --like: recompute the pairs another results folder has (here: one cell's)
+    elsewhere = tmp_path / "elsewhere"
+    like = [*common, "--results", str(elsewhere), "--plan", "smoke", "--like", str(results)]
+    code, output = _study([*like, "--cell", "all/transfer"])
+    assert code == 0 and "2 runs to do (0 already have results)" in output, output
+    assert sorted(p.name for p in elsewhere.glob("*--s*.json")) == [
+        "all--transfer--s0.json",
+        "all--transfer--s1.json",
+    ]
+    recomputed = json.loads((elsewhere / "all--transfer--s1.json").read_text())
+    assert recomputed["snapshots"] == record["snapshots"]
+    code, output = _study([*common, "--results", str(results), "--like", str(results)])
+    assert code == 2 and "--like and --results are the same folder" in output
 
 
 @pytest.mark.slow

@@ -480,6 +480,14 @@ def train_study(
     table_only: Annotated[
         bool, typer.Option("--table-only", help="Only assemble the table from the results.")
     ] = False,
+    like: Annotated[
+        Path | None,
+        typer.Option(
+            "--like",
+            help="Run the (cell, seed) pairs that have result files in this folder (e.g. "
+            "docs/results/study, to recompute its table elsewhere) instead of --seeds.",
+        ),
+    ] = None,
     more_data: Annotated[
         Path | None,
         typer.Option(
@@ -503,12 +511,17 @@ def train_study(
             raise EdgeAffectError(
                 f"unknown --plan {plan!r}; choose one of {', '.join(transfer_study.PLANS)}"
             )
+        if like is not None:
+            if like.resolve() == results.resolve():
+                raise EdgeAffectError("--like and --results are the same folder")
+            pairs = transfer_study.pairs_like(like, cell)
+        else:
+            pairs = transfer_study.grid(cell or list(transfer_study.CELLS), _seed_list(seeds))
         transfer_study.run_study(
             data,
             runs,
             results,
-            cell or list(transfer_study.CELLS),
-            _seed_list(seeds),
+            pairs,
             transfer_study.PLANS[plan],
             jobs,
             typer.echo,

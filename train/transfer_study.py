@@ -345,22 +345,35 @@ def _run_in_worker(job: tuple[Path, Path, Path, str, int, Plan, Path | None]) ->
     return run_one(*job)
 
 
-def pending(results: Path, cells: Sequence[str], seeds: Sequence[int]) -> list[tuple[str, int]]:
-    """(cell, seed) pairs without a result file, seed-major (blocks of seeds finish whole)."""
-    return [
-        (cell, seed)
-        for seed in seeds
-        for cell in cells
-        if not result_path(results, CELLS[cell], seed).is_file()
-    ]
+def grid(cells: Sequence[str], seeds: Sequence[int]) -> list[tuple[str, int]]:
+    """Every (cell, seed), seed-major (blocks of seeds finish whole)."""
+    return [(cell, seed) for seed in seeds for cell in cells]
+
+
+def pairs_like(reference: Path, cells: Sequence[str] | None = None) -> list[tuple[str, int]]:
+    """The (cell, seed) pairs that have a result file under ``reference`` (of ``cells`` only,
+    when given), seed-major: what recomputing that table on another machine runs."""
+    if not reference.is_dir():
+        raise EdgeAffectError(f"--like {reference}: no such folder")
+    pairs = [(r["cell"]["name"], s) for recs in load_results(reference).values()
+             for s, r in recs.items()]  # fmt: skip
+    chosen = [p for p in pairs if cells is None or p[0] in cells]
+    if not chosen:
+        raise EdgeAffectError(f"--like {reference}: no study result files to recompute")
+    order = list(CELLS)
+    return sorted(chosen, key=lambda p: (p[1], order.index(p[0]) if p[0] in CELLS else -1))
+
+
+def pending(results: Path, pairs: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The pairs without a result file under ``results``."""
+    return [(c, s) for c, s in pairs if not result_path(results, CELLS[c], s).is_file()]
 
 
 def run_study(
     data: Path,
     runs: Path,
     results: Path,
-    cells: Sequence[str],
-    seeds: Sequence[int],
+    pairs: Sequence[tuple[str, int]],
     plan: Plan,
     jobs: int,
     log: Callable[[str], None],
@@ -371,11 +384,11 @@ def run_study(
     Teachers are trained first, one per needed (kind, labelled, seed), so that two workers
     never train the same teacher. Cells with ``extra_train`` need ``more_data``.
     """
-    unknown = [c for c in cells if c not in CELLS]
+    unknown = sorted({c for c, _ in pairs if c not in CELLS})
     if unknown:
         raise EdgeAffectError(f"unknown cell(s) {', '.join(unknown)}; known: {', '.join(CELLS)}")
-    todo = pending(results, cells, seeds)
-    log(f"{len(todo)} runs to do ({len(cells) * len(seeds) - len(todo)} already have results)")
+    todo = pending(results, pairs)
+    log(f"{len(todo)} runs to do ({len(pairs) - len(todo)} already have results)")
     if not todo:
         return
     for extra_train in sorted({CELLS[c].extra_train for c, _ in todo} - {0}):
