@@ -463,6 +463,30 @@ def _method_section(f: dict[str, Any]) -> list[str]:
     ]
 
 
+def _previous_model(contract: Any) -> str:
+    """One sentence on how the model this build replaces was trained (from its contract)."""
+    training, level_tau = contract.training, contract.frontend.get("level_tau_s", 0.0)
+    transfer, args = training.get("transfer", {}), training.get("train_args", {})
+    preset = training.get("corpus", {}).get("synthetic", {}).get("preset", "?")
+    if transfer.get("method", training.get("method")) == "baseline":
+        method = "the audio baseline"
+    else:
+        method = f"the transfer with `{transfer.get('align', '?')}` alignment"
+    if args.get("average_last"):
+        schedule = (
+            f"a fixed schedule of {args['epochs']} epochs (last {args['average_last']} averaged)"
+        )
+    else:
+        schedule = (
+            "per-run early stopping on dev (so its dev figures are those of the epoch dev chose)"
+        )
+    level = f"level normalisation τ {level_tau:g} s" if level_tau else "no level normalisation"
+    return (
+        f"The previous bundled model is {method}, trained on `--preset {preset}` with "
+        f"{schedule}; {level}."
+    )
+
+
 def _results_section(f: dict[str, Any]) -> list[str]:
     dev, drift = f["contract"].dev_ccc, f["report"]["dev"]["fp32_vs_int8"]
     previous = f["previous_preset"]
@@ -480,8 +504,7 @@ def _results_section(f: dict[str, Any]) -> list[str]:
         f"The contract's `dev_ccc` (measured by `export --data` on the int8 file): arousal "
         f"{dev['arousal']:.4f}, valence {dev['valence']:.4f}. fp32 vs int8 over the dev split: "
         f"max |error| {drift['max_abs_error']:.4f}, CCC drop {drift['ccc_drop']['arousal']:+.4f} "
-        f"/ {drift['ccc_drop']['valence']:+.4f}. The previous bundled model was trained on "
-        f"`--preset {previous}` (one recording chain, espeak-ng only, no level normalisation).",
+        f"/ {drift['ccc_drop']['valence']:+.4f}. {_previous_model(f['previous_contract'])}",
         "",
         "**Test CCC per synthesis engine** (test voices never heard in training: espeak-ng "
         "variants, and flite `slt`, whose engine spoke a third of the training sessions with "
@@ -489,14 +512,14 @@ def _results_section(f: dict[str, Any]) -> list[str]:
         "",
         *_engine_table(f["scores"]),
         "",
-        f"**On the previous corpus** (`--preset {previous} --seed 0`: the same sessions' "
+        f"**On the plain corpus** (`--preset {previous} --seed 0`: the same sessions' "
         "content without recording chains, espeak-ng only):",
         "",
         *_previous_corpus_table(f["scores_previous"]),
         "",
         *_study_lines(),
         "One seed is not a comparison of methods: the multi-seed means of the transfer on "
-        "the previous corpus are in "
+        f"the plain corpus (`--preset {previous}`) are in "
         "[docs/results/transfer-avec.md](../../docs/results/transfer-avec.md), and the level "
         "normalisation's choice (5, 20, 60 s; 3 seeds) in "
         "[docs/results/voices.md](../../docs/results/voices.md).",
@@ -704,6 +727,7 @@ def write_card(
         "demo": _load(demo / "demo.json"),
         "sizes": {p.name: p.stat().st_size for p in sorted(models.glob("default*.onnx"))},
         "contract": contract,
+        "previous_contract": AffectModel(work / "previous" / "default.int8.onnx").contract,
     }
     results = {
         "corpus": facts["scores"],
