@@ -87,8 +87,7 @@ def scarce_split(
     keep = set(labelled_subset(sessions, config.labelled, config.seed))
     if keeps_unlabelled:
         return [s if i in keep else _unlabelled(s) for i, s in enumerate(sessions)], config
-    frames = round(config.chunk_s * LABEL_RATE_HZ)
-    chunks = max(1, sum(s.n_frames for s in sessions) // frames)
+    chunks = _epoch_chunks(sum(s.n_frames for s in sessions), config)
     subset = [s for i, s in enumerate(sessions) if i in keep]
     return subset, replace(config, chunks_per_epoch=config.chunks_per_epoch or chunks)
 
@@ -99,8 +98,12 @@ def natural_chunks(data: Path, config: TrainConfig | None = None) -> int:
     given this count takes as many optimiser steps as a run on ``data``."""
     config = config or TrainConfig()
     corpus = AvecCorpus(data, label_delay_s=config.label_delay_s)
-    frames = round(config.chunk_s * LABEL_RATE_HZ)
-    return max(1, sum(corpus.n_frames(s) for s in corpus.split("train")) // frames)
+    return _epoch_chunks(sum(corpus.n_frames(s) for s in corpus.split("train")), config)
+
+
+def _epoch_chunks(frames: int, config: TrainConfig) -> int:
+    """Chunks of ``config.chunk_s`` that cover ``frames`` label frames once."""
+    return max(1, frames // round(config.chunk_s * LABEL_RATE_HZ))
 
 
 def teacher(
