@@ -318,8 +318,10 @@ def _corpus_id(data: Path) -> dict[str, Any]:
 
 def check_more_data(data: Path, more_data: Path, extra_train: int) -> None:
     """``more_data`` must be ``data``'s corpus with ``extra_train`` more training sessions:
-    same generator settings, and every session of ``data`` unchanged (the manifests' entries
-    and the dev and test files' sizes), so its students are scored on the same sessions."""
+    same generator settings, and every session of ``data`` planned and generated alike (the
+    manifests' entries: voice, SNR, chain, offsets, phrase counts), so its students are
+    scored on the same sessions. The file bytes are not compared here; ``tests/test_synth.py``
+    checks that ``--extra-train`` leaves them unchanged."""
     manifests = []
     for root in (data, more_data):
         path = root / "synth.json"
