@@ -437,7 +437,8 @@ def _method_section(f: dict[str, Any]) -> list[str]:
         schedule = (
             f"a fixed schedule of {args['epochs']} epochs with the weights averaged over the "
             f"last {args['average_last']} (the transfer study's protocol; the epoch count is "
-            "the one the study chose on dev for this method)"
+            f"the one the study chose on dev for this method when the model was built"
+            f"{_epochs_now(args['epochs'])})"
         )
         baseline = "on the same schedule"
     else:
@@ -485,6 +486,17 @@ def _previous_model(contract: Any) -> str:
         f"The previous bundled model is {method}, trained on `--preset {preset}` with "
         f"{schedule}; {level}."
     )
+
+
+def _epochs_now(built: int) -> str:
+    """``; it now chooses N`` when the study table's dev winner has moved since the build."""
+    if not STUDY_TABLE.is_file():
+        return ""
+    table = json.loads(STUDY_TABLE.read_text(encoding="utf-8"))
+    winner = table.get("dev_winner")
+    epochs = table["cells"][winner]["epochs"] if winner else built
+    seeds = len(table["cells"][winner]["seeds"]) if winner else 0
+    return "" if epochs == built else f"; with {seeds} seeds it now chooses {epochs}"
 
 
 def _results_section(f: dict[str, Any]) -> list[str]:
