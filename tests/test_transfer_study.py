@@ -199,6 +199,15 @@ def test_the_study_resumes_from_its_result_files(tiny_corpus: Path, tmp_path: Pa
     assert recomputed["snapshots"] == record["snapshots"]
     code, output = _study([*common, "--results", str(results), "--like", str(results)])
     assert code == 2 and "--like and --results are the same folder" in output
+    # --table-seeds: the table as it stood with seed 0 alone, printed; no file rewritten
+    before = (results / "table.json").read_bytes()
+    shown = ["--results", str(results), "--table-seeds", "1"]
+    code, output = _study([*shown, "--table-only"])
+    assert code == 0 and "| all/transfer | 1 |" in output and "all/baseline (1)" in output
+    assert "| all/transfer | 2 |" not in output
+    assert (results / "table.json").read_bytes() == before
+    code, output = _study(shown)
+    assert code == 2 and "--table-seeds goes with --table-only" in output
 
 
 @pytest.mark.slow

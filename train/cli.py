@@ -496,12 +496,26 @@ def train_study(
             "for the cell all/ceiling-data.",
         ),
     ] = None,
+    table_seeds: Annotated[
+        str | None,
+        typer.Option(
+            "--table-seeds",
+            help="With --table-only: print the table over these seeds only (10: the table as "
+            "it stood at seeds 0-9, as the docs quote it); writes no file.",
+        ),
+    ] = None,
 ) -> None:
     """The transfer study (docs/results/protocol.md): runs what has no result file yet, then
     writes table.md and table.json beside the results."""
     with needs_extra("train"):
         from edge_affect_train import transfer_study  # noqa: PLC0415 - host-only
 
+    if table_seeds is not None:
+        if not table_only:
+            raise EdgeAffectError("--table-seeds goes with --table-only")
+        study = transfer_study.assemble(results, _seed_list(table_seeds))
+        typer.echo(transfer_study.format_table(study), nl=False)
+        return
     if not table_only:
         if data is None:
             raise EdgeAffectError("give --data CORPUS (or --table-only)")

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -504,11 +504,13 @@ def paired_difference(
     seed_pick = rng.integers(0, n_seeds, (resamples, n_seeds))
     counts = rng.multinomial(n_sessions, np.full(n_sessions, 1 / n_sessions), (resamples, n_seeds))
     diffs = np.empty((resamples, a.shape[2]))
-    for r in range(resamples):
-        w = counts[r].astype(np.float64)  # [seed, session]
-        sa = np.einsum("ks,ksdm->kdm", w, a[seed_pick[r]])
-        sb = np.einsum("ks,ksdm->kdm", w, b[seed_pick[r]])
-        diffs[r] = (ccc_from_sums(sa) - ccc_from_sums(sb)).mean(axis=0)
+    batch = 500  # resamples at a time: [batch, seed, session, dim, 6] stays small
+    for start in range(0, resamples, batch):
+        r = slice(start, start + batch)
+        w = counts[r].astype(np.float64)  # [resample, seed, session]
+        sa = np.einsum("rks,rksdm->rkdm", w, a[seed_pick[r]])
+        sb = np.einsum("rks,rksdm->rkdm", w, b[seed_pick[r]])
+        diffs[r] = (ccc_from_sums(sa) - ccc_from_sums(sb)).mean(axis=1)
     low, high = np.percentile(diffs, [2.5, 97.5], axis=0)
     per_seed = ccc_from_sums(a.sum(axis=1)) - ccc_from_sums(b.sum(axis=1))
     return {
@@ -527,10 +529,21 @@ def half_width(difference: dict[str, Any]) -> float:
     return float(max((v["high"] - v["low"]) / 2 for v in difference.values()))
 
 
-def assemble(results: Path) -> dict[str, Any]:
+def assemble(results: Path, seeds: Collection[int] | None = None) -> dict[str, Any]:
     """The study's table from its result files: every cell, its dev-chosen epochs, means,
-    and the paired difference to its reference over the seeds both have."""
+    and the paired difference to its reference over the seeds both have.
+
+    ``seeds``: use only these seeds' files (the table as it stood when the study had them,
+    e.g. the 10-seed tables the docs quote); default every file.
+    """
     loaded = load_results(results)
+    if seeds is not None:
+        chosen = set(seeds)
+        loaded = {
+            name: kept
+            for name, records in loaded.items()
+            if (kept := {s: r for s, r in records.items() if s in chosen})
+        }
     if not loaded:
         raise EdgeAffectError(f"{results}: no study result files (*--s<seed>.json)")
     cells: dict[str, Any] = {}

@@ -1,0 +1,156 @@
+"""The study's figures in the docs are the study's figures (issue 18: the earlier ablation
+table disagreed with its own JSON).
+
+Every Markdown table in the study's pages that reports a paired difference (a "Δ" column)
+is preceded by a marker comment:
+
+* ``<!-- study-table seeds=SPEC -->``: each row names its cell in backticks (the first
+  `regime/method` in its first column); the columns the test knows (below) must equal what
+  :func:`transfer_study.assemble` computes from the committed result files over those seeds
+  (``all``: every file, i.e. ``table.json``; ``10``: seeds 0-9; ``10-14``; ``0,3``);
+* ``<!-- study-table unchecked: WHY -->``: a table that mixes seed counts or quotes figures
+  from elsewhere, with the reason in the page's source.
+
+Columns with other headings (what changes, teacher figures, a second cell's figures) are not
+read.
+"""
+
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_affect_train import transfer_study
+from edge_affect_train.cli import _seed_list
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs/results/study"
+PAGES = ("README.md", "docs/results/transfer-study.md")
+MARKER = re.compile(r"<!-- study-table (seeds=(?P<seeds>\S+)|unchecked: .+?) -->")
+CELL = re.compile(r"`((?:all|design|scarce-\d+)/[a-z0-9.-]+)`")
+NUMBER = r"[+-]?\d*\.\d+"
+INTERVAL = re.compile(rf"({NUMBER}) \[({NUMBER}), ({NUMBER})\]")
+
+
+def _normal(text: str) -> str:
+    return text.replace("**", "").replace("−", "-").strip()
+
+
+@cache
+def _study(seeds: str) -> dict[str, Any]:
+    chosen = None if seeds == "all" else _seed_list(seeds)
+    return transfer_study.assemble(RESULTS, chosen)
+
+
+def _tables(page: str) -> list[tuple[int, str | None, list[list[str]]]]:
+    """Every Markdown table of ``page``: (line, marker or None, rows of cells)."""
+    lines = (ROOT / page).read_text(encoding="utf-8").splitlines()
+    out: list[tuple[int, str | None, list[list[str]]]] = []
+    i = 0
+    while i < len(lines):
+        if lines[i].startswith("|") and (i == 0 or not lines[i - 1].startswith("|")):
+            j = i
+            while j < len(lines) and lines[j].startswith("|"):
+                j += 1
+            k = i - 1
+            while k >= 0 and not lines[k].strip():
+                k -= 1
+            marker = lines[k].strip() if k >= 0 and MARKER.fullmatch(lines[k].strip()) else None
+            rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines[i:j]]
+            out.append((i + 1, marker, rows))
+            i = j
+        else:
+            i += 1
+    return out
+
+
+def _expected(entry: dict[str, Any], heading: str) -> list[float] | None:
+    """The figures a column with this heading shows for a cell, or None for a column the
+    test does not read."""
+    diff = entry.get("difference")
+    simple = {
+        "seeds": lambda: [len(entry["seeds"])],
+        "epochs (dev)": lambda: [entry["epochs"]],
+        "dev arousal": lambda: [entry["dev"]["arousal"]],
+        "dev valence": lambda: [entry["dev"]["valence"]],
+        "test arousal": lambda: [entry["test"]["arousal"]],
+        "test valence": lambda: [entry["test"]["valence"]],
+        "dev A / V": lambda: [entry["dev"]["arousal"], entry["dev"]["valence"]],
+        "test A / V": lambda: [entry["test"]["arousal"], entry["test"]["valence"]],
+    }
+    if heading in simple:
+        return [float(x) for x in simple[heading]()]
+    for dimension in transfer_study.DIMENSIONS:
+        if heading == f"Δ test {dimension} [95 %]":
+            if diff is None:
+                return []
+            d = diff[dimension]
+            return [d["mean"], d["low"], d["high"]]
+    if heading == "half-width":
+        if diff is None:
+            return []
+        return [transfer_study.half_width({d: diff[d] for d in transfer_study.DIMENSIONS})]
+    return None
+
+
+def _figures(text: str, heading: str) -> list[float]:
+    text = _normal(text)
+    if heading.startswith("Δ"):
+        found = INTERVAL.findall(text)
+        assert len(found) <= 1, f"more than one interval in {text!r}"
+        return [float(x) for x in found[0]] if found else []
+    return [float(x) for x in re.findall(NUMBER if "." in text else r"\d+", text)]
+
+
+def _marked_tables() -> list[tuple[str, int, str, list[list[str]]]]:
+    out = []
+    for page in PAGES:
+        for line, marker, rows in _tables(page):
+            match = MARKER.fullmatch(marker) if marker else None
+            if match and match["seeds"]:
+                out.append((page, line, match["seeds"], rows))
+    return out
+
+
+def test_every_study_table_in_the_docs_is_marked() -> None:
+    """A table with a paired difference states which seeds it quotes (or why it cannot be
+    checked), so a new table cannot escape the check below."""
+    unmarked = [
+        f"{page}:{line}"
+        for page in PAGES
+        for line, marker, rows in _tables(page)
+        if any("Δ" in heading for heading in rows[0]) and marker is None
+    ]
+    assert not unmarked, f"study tables without a study-table marker: {unmarked}"
+    assert {page for page, *_ in _marked_tables()} == set(PAGES)
+
+
+@pytest.mark.parametrize(
+    ("page", "line", "seeds", "rows"),
+    _marked_tables(),
+    ids=lambda v: v if isinstance(v, (str, int)) and not isinstance(v, bool) else "",
+)
+def test_a_marked_study_table_shows_the_result_files_figures(
+    page: str, line: int, seeds: str, rows: list[list[str]]
+) -> None:
+    study = _study(seeds)
+    headings = [_normal(h) for h in rows[0]]
+    assert any(h.startswith("Δ test") for h in headings), f"{page}:{line}: no Δ column"
+    for offset, row in enumerate(rows[2:], start=line + 2):
+        where = f"{page}:{offset}"
+        named = CELL.search(row[0])
+        assert named, f"{where}: the first column names no study cell in backticks"
+        entry = study["cells"].get(named[1])
+        assert entry is not None, f"{where}: {named[1]} has no results over seeds {seeds}"
+        for heading, text in zip(headings, row, strict=True):
+            expected = _expected(entry, heading)
+            if expected is None or not _normal(text):
+                continue
+            shown = _figures(text, heading)
+            digits = 0 if heading in ("seeds", "epochs (dev)") else 3
+            assert shown == [round(x, digits) for x in expected], (
+                f"{where}: {named[1]} {heading!r} shows {text!r}; the result files over "
+                f"seeds {seeds} give {[round(x, digits) for x in expected]}"
+            )
