@@ -7,11 +7,18 @@ import pytest
 import torch
 
 from edge_affect.errors import DataFormatError, EdgeAffectError, MissingDataError
+from edge_affect_train import runs
 from edge_affect_train.checkpoint import build_student, load_checkpoint
 from edge_affect_train.data.tensors import SessionData
 from edge_affect_train.frontend import FrontendConfig
 from edge_affect_train.models import AudioStudent, EncoderConfig, StudentConfig
-from edge_affect_train.runs import load_data, load_teacher, train_student, train_teacher
+from edge_affect_train.runs import (
+    keep_loaded_data,
+    load_data,
+    load_teacher,
+    train_student,
+    train_teacher,
+)
 from edge_affect_train.trainer import TrainConfig
 from edge_affect_train.transfer import StudentTask, TransferConfig
 
@@ -135,3 +142,30 @@ def test_bad_checkpoints_are_clear_errors(tmp_path: Path) -> None:
 def test_unknown_modality_is_a_clear_error(tiny_corpus: Path) -> None:
     with pytest.raises(EdgeAffectError, match="no modality 'video_geometric'"):
         load_data(tiny_corpus, ("video_geometric",), FrontendConfig())
+
+
+def test_a_process_that_keeps_loaded_data_hands_out_equal_independent_copies(
+    tiny_corpus: Path,
+) -> None:
+    """The study's workers load each corpus once (``keep_loaded_data``); every run gets the
+    tensors a fresh load gives, and what one run changes in place no later run sees."""
+    fresh = load_data(tiny_corpus, MODALITY, FrontendConfig())[1]
+    keep_loaded_data()
+    try:
+        first = load_data(tiny_corpus, MODALITY, FrontendConfig())[1]
+        first["train"][0].mel.zero_()
+        first["dev"][0].labels.add_(1.0)
+        second = load_data(tiny_corpus, MODALITY, FrontendConfig())[1]
+        audio_only = load_data(tiny_corpus, (), FrontendConfig())[1]
+        assert len(runs._KEPT.entries) == 2  # one load per (corpus, modalities, frontend)
+    finally:
+        keep_loaded_data(False)
+    assert not runs._KEPT.entries
+    for split, sessions in fresh.items():
+        assert [s.name for s in second[split]] == [s.name for s in sessions]
+        for kept, loaded in zip(second[split], sessions, strict=True):
+            assert torch.equal(kept.mel, loaded.mel)
+            assert torch.equal(kept.labels, loaded.labels)
+            assert torch.equal(kept.features, loaded.features)
+            assert kept.features.shape[1] > 0
+    assert all(s.features.shape[1] == 0 for s in audio_only["train"])

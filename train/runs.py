@@ -6,7 +6,8 @@ A run folder holds ``checkpoint.pt``, ``metrics.jsonl`` (one line per epoch) and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +49,52 @@ class RunResult:
     splits: dict[str, list[SessionData]] | None = None  # what it trained and was scored on
 
 
+_Loaded = tuple[AvecCorpus, dict[str, list[SessionData]]]
+
+
+@dataclass
+class _KeptData:
+    """What :func:`keep_loaded_data` keeps: (corpus folder, modalities, frontend, label
+    delay) -> the corpus and its loaded splits."""
+
+    on: bool = False
+    entries: dict[tuple[str, tuple[str, ...], FrontendConfig, float], _Loaded] = field(
+        default_factory=dict
+    )
+
+
+_KEPT = _KeptData()
+
+
+def keep_loaded_data(on: bool = True) -> None:
+    """From now on this process keeps every corpus it loads in memory and gives each later
+    :func:`load_data` call for the same corpus and settings a deep copy.
+
+    For a process that trains many runs on one corpus (a worker of ``train study``): loading
+    decodes every session's audio, runs the frontend and parses every ARFF file, a large part
+    of a short run's time. The copy is deep, so no run sees another run's changes, and its
+    tensors equal a fresh load's. The corpus is assumed not to change on disk meanwhile.
+    ``on=False`` forgets what was kept and loads afresh again.
+    """
+    _KEPT.on = on
+    if not on:
+        _KEPT.entries.clear()
+
+
 def load_data(
     data: Path, modalities: tuple[str, ...], frontend: FrontendConfig, label_delay_s: float = 0.0
+) -> tuple[AvecCorpus, dict[str, list[SessionData]]]:
+    if not _KEPT.on:
+        return _load_data(data, modalities, frontend, label_delay_s)
+    key = (str(Path(data).resolve()), tuple(modalities), frontend, float(label_delay_s))
+    if key not in _KEPT.entries:
+        _KEPT.entries[key] = _load_data(data, modalities, frontend, label_delay_s)
+    corpus, splits = _KEPT.entries[key]
+    return corpus, copy.deepcopy(splits)
+
+
+def _load_data(
+    data: Path, modalities: tuple[str, ...], frontend: FrontendConfig, label_delay_s: float
 ) -> tuple[AvecCorpus, dict[str, list[SessionData]]]:
     if is_mosi_source(data):
         raise EdgeAffectError(

@@ -340,6 +340,9 @@ def check_more_data(data: Path, more_data: Path, extra_train: int) -> None:
 
 def _worker_init() -> None:
     os.environ.update(PINNED_ENV)
+    from edge_affect_train.runs import keep_loaded_data  # noqa: PLC0415 - after the pinning
+
+    keep_loaded_data()  # a worker trains many runs on the same corpora
 
 
 def _run_in_worker(job: tuple[Path, Path, Path, str, int, Plan, Path | None]) -> str:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,8 +160,10 @@ def _check_layout(attributes: Sequence[tuple[str, str]], source: str) -> None:
 
 
 def _split_row(line: str) -> list[str]:
+    """The row's fields, unstripped where no quote is involved (every reader of a field
+    strips it: :func:`_unquote`, and ``float``, which ignores surrounding whitespace)."""
     if "'" not in line and '"' not in line:
-        return [field.strip() for field in line.split(",")]
+        return line.split(",")
     quote = "'" if "'" in line else '"'
     reader = csv.reader(io.StringIO(line), quotechar=quote, skipinitialspace=True)
     return [field.strip() for field in next(reader)]
@@ -179,6 +182,21 @@ def _parse_number(token: str, source: str, line_number: int, column: str) -> flo
     if not np.isfinite(value):
         raise DataFormatError(f"{source}:{line_number}: {column} is {token!r}")
     return value
+
+
+def _plain_numbers(fields: list[str]) -> list[float] | None:
+    """The fields as floats when every one is a plain finite number (the common row), else
+    None, and :func:`_parse_number` decides field by field (``?``, quotes, errors).
+
+    ``float`` ignores surrounding whitespace and rejects quotes and ``?``, so what it accepts
+    it reads as :func:`_parse_number` would. A finite sum means every value is finite (a
+    sum that overflows sends the row to the careful path, which accepts it).
+    """
+    try:
+        values = [float(field) for field in fields]
+    except ValueError:
+        return None
+    return values if math.isfinite(sum(values)) else None
 
 
 def _parse_rows(
@@ -208,9 +226,12 @@ def _parse_rows(
                 f"{source}:{number}: instance {name!r} differs from {instance!r}; "
                 "one file holds one session"
             )
-        rows.append(
-            [_parse_number(f, source, number, names[i + 1]) for i, f in enumerate(fields[1:])]
-        )
+        values = _plain_numbers(fields[1:])
+        if values is None:
+            values = [
+                _parse_number(f, source, number, names[i + 1]) for i, f in enumerate(fields[1:])
+            ]
+        rows.append(values)
     if not rows:
         raise DataFormatError(f"{source}: no data rows")
     table = np.asarray(rows, dtype=np.float64)

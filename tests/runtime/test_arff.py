@@ -117,6 +117,23 @@ def test_tolerates_case_quotes_comments_blank_lines_spaces_and_crlf() -> None:
     np.testing.assert_allclose(table.values[:, 0], [0.5, 0.25])
 
 
+def test_plain_rows_and_careful_rows_read_alike() -> None:
+    """Rows of plain numbers take a fast path; quotes, ``?`` and a row whose check sum
+    overflows take the field-by-field one. Both give the same values."""
+    header = GOLD_HEADER.replace("@data", "@attribute second numeric\n@data")
+    body = (
+        "train_1, 0.00 ,1e-3, -2.5E+2\n"
+        "'train_1',0.04,?,'7'\n"
+        "train_1,0.08,1e308,1e308\n"
+        "train_1,0.12,  0.1  ,\t-0\n"
+    )
+    table = parse_arff(header + body)
+    expected = [[1e-3, -250.0], [np.nan, 7.0], [1e308, 1e308], [0.1, -0.0]]
+    np.testing.assert_array_equal(table.values, expected)
+    assert np.signbit(table.values[3, 1])
+    np.testing.assert_array_equal(table.times, [0.0, 0.04, 0.08, 0.12])
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
@@ -127,6 +144,8 @@ def test_tolerates_case_quotes_comments_blank_lines_spaces_and_crlf() -> None:
         ("train_1,0.00,0.1\ntrain_2,0.04,0.2\n", "one file holds one session"),
         ("", "no data rows"),
         ("train_1,0.00,inf\n", "'inf'"),
+        ("train_1,0.00, nan \n", "GoldStandard is 'nan'"),
+        ("train_1,0.00,1e999\n", "'1e999'"),
         ("{0 train_1, 1 0.0}\n", "sparse"),
     ],
 )

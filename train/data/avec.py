@@ -63,6 +63,7 @@ class AvecCorpus:
         if not self.root.is_dir():
             raise MissingDataError(f"{self.root}: no such corpus folder")
         self.label_delay_s = label_delay_s
+        self._n_frames: dict[str, int] = {}
         if not self.sessions:
             raise MissingDataError(
                 f"{self.root}: no sessions found (expected {AUDIO_DIR}/<split>_<n>.wav or "
@@ -142,7 +143,11 @@ class AvecCorpus:
         return np.column_stack(columns)
 
     def n_frames(self, session: Session) -> int:
-        return self._gold_table(session, LABEL_NAMES[0]).n_frames
+        """The session's label frames (read once per corpus object: loading a session asks
+        for it several times)."""
+        if session.name not in self._n_frames:
+            self._n_frames[session.name] = self._gold_table(session, LABEL_NAMES[0]).n_frames
+        return self._n_frames[session.name]
 
     def ratings(self, session: Session, dimension: str) -> Ratings:
         path = self.root / RATINGS_DIR / dimension / f"{session.name}.csv"
