@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from edge_affect.audio import LABEL_RATE_HZ
 from edge_affect.cli import app
+from edge_affect.errors import EdgeAffectError
 from edge_affect.paths import BUNDLED_MODELS, DEFAULT_MODEL
 from edge_affect.scoring.metrics import ccc_per_dimension
 from edge_affect.stream.model import AffectModel
@@ -333,3 +334,30 @@ def test_the_bundled_model_is_trained_with_the_study_dev_winner() -> None:
         assert training["transfer"]["alignment_weight"] == settings["alignment_weight"]
         assert training["transfer"].get("translate_to", "features") == settings["translate_to"]
     assert training["train_args"]["average_last"] == table["plan"]["average_last"]
+
+
+def test_a_table_is_computed_on_one_cpu(tiny_corpus: Path, tmp_path: Path) -> None:
+    """protocol.md: one machine per table. A results folder refuses a run on another CPU,
+    and a table refuses files from several CPUs."""
+    committed = ROOT / "docs/results/study"
+    results = tmp_path / "results"
+    results.mkdir()
+    record = json.loads((committed / "all--transfer--s0.json").read_text())
+    first = record["machine"]["cpu"]
+    other = {**first, "model": "Other CPU", "flags": ["avx2"]}
+    (results / "all--transfer--s0.json").write_text(json.dumps(record))
+    transfer_study.check_one_cpu(results, first)
+    with pytest.raises(EdgeAffectError, match=r"this machine is Other CPU \(x86_64; avx2\)"):
+        transfer_study.check_one_cpu(results, other)
+    record["machine"]["cpu"] = other
+    (results / "all--baseline--s0.json").write_text(json.dumps(record))
+    with pytest.raises(EdgeAffectError, match="mixes results from several CPUs"):
+        transfer_study.assemble(results)
+    (results / "all--baseline--s0.json").unlink()
+    record["machine"]["cpu"] = {**first, "model": "Other CPU"}
+    (results / "all--transfer--s0.json").write_text(json.dumps(record))  # not this machine
+    args = ["--data", str(tiny_corpus), "--runs", str(tmp_path / "runs"), "--plan", "smoke"]
+    code, output = _study([*args, "--results", str(results), "--seeds", "1"])
+    assert code == 2 and "holds results computed on Other CPU" in output, output
+    assert "give another --results folder" in output
+    assert sorted(p.name for p in results.iterdir()) == ["all--transfer--s0.json"]

@@ -307,6 +307,31 @@ def _cpu() -> dict[str, Any]:
     return describe_cpu()
 
 
+def cpu_name(cpu: dict[str, Any]) -> str:
+    """A CPU as a result file records it: model, architecture and the kernel-picking flags."""
+    return f"{cpu['model']} ({cpu['machine']}; {' '.join(cpu['flags']) or 'no avx2/vnni'})"
+
+
+def check_one_cpu(results: Path, cpu: dict[str, Any] | None = None) -> None:
+    """Every result file under ``results`` (and ``cpu``, this machine's, when given) comes
+    from one CPU: a table is computed on one machine (protocol.md), and a result from
+    another CPU belongs in a second table, in its own folder."""
+    seen: dict[str, str] = {}
+    for path in sorted(results.glob("*--s*.json")):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        seen.setdefault(cpu_name(record["machine"]["cpu"]), path.name)
+    if cpu is not None and seen and cpu_name(cpu) not in seen:
+        (other, example), *_ = seen.items()
+        raise EdgeAffectError(
+            f"{results} holds results computed on {other} (e.g. {example}); this machine is "
+            f"{cpu_name(cpu)}. A table is computed on one CPU: give another --results folder "
+            "for this CPU's table"
+        )
+    if len(seen) > 1:
+        mixed = "; ".join(f"{name} ({example})" for name, example in seen.items())
+        raise EdgeAffectError(f"{results} mixes results from several CPUs: {mixed}")
+
+
 def _corpus_id(data: Path) -> dict[str, Any]:
     manifest = data / "synth.json"
     if not manifest.is_file():
@@ -395,6 +420,7 @@ def run_study(
     log(f"{len(todo)} runs to do ({len(pairs) - len(todo)} already have results)")
     if not todo:
         return
+    check_one_cpu(results, _cpu())
     for extra_train in sorted({CELLS[c].extra_train for c, _ in todo} - {0}):
         if more_data is None:
             needs = ", ".join(sorted({c for c, _ in todo if CELLS[c].extra_train}))
@@ -539,6 +565,7 @@ def assemble(results: Path, seeds: Collection[int] | None = None) -> dict[str, A
     ``seeds``: use only these seeds' files (the table as it stood when the study had them,
     e.g. the 10-seed tables the docs quote); default every file.
     """
+    check_one_cpu(results)
     loaded = load_results(results)
     if seeds is not None:
         chosen = set(seeds)
