@@ -4,9 +4,10 @@ table disagreed with its own JSON).
 Every Markdown table in the study's pages that reports a paired difference (a "Δ" column)
 is preceded by a marker comment:
 
-* ``<!-- study-table seeds=SPEC -->``: each row names its cell in backticks (the first
-  `regime/method` in its first column); the columns the test knows (below) must equal what
-  :func:`transfer_study.assemble` computes from the committed result files over those seeds
+* ``<!-- study-table seeds=SPEC [results=FOLDER] -->``: each row names its cell in backticks
+  (the first `regime/method` in its first column); the columns the test knows (below) must
+  equal what :func:`transfer_study.assemble` computes from the committed result files in
+  FOLDER (default ``docs/results/study``; a second CPU's table has its own) over those seeds
   (``all``: every file, i.e. ``table.json``; ``10``: seeds 0-9; ``10-14``; ``0,3``);
 * ``<!-- study-table unchecked: WHY -->``: a table that mixes seed counts or quotes figures
   from elsewhere, with the reason in the page's source.
@@ -26,9 +27,11 @@ from edge_affect_train import transfer_study
 from edge_affect_train.cli import _seed_list
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "docs/results/study"
+RESULTS = "docs/results/study"
 PAGES = ("README.md", "docs/results/transfer-study.md")
-MARKER = re.compile(r"<!-- study-table (seeds=(?P<seeds>\S+)|unchecked: .+?) -->")
+MARKER = re.compile(
+    r"<!-- study-table (seeds=(?P<seeds>\S+)( results=(?P<results>\S+))?|unchecked: .+?) -->"
+)
 CELL = re.compile(r"`((?:all|design|scarce-\d+)/[a-z0-9.-]+)`")
 NUMBER = r"[+-]?\d*\.\d+"
 INTERVAL = re.compile(rf"({NUMBER}) \[({NUMBER}), ({NUMBER})\]")
@@ -39,9 +42,9 @@ def _normal(text: str) -> str:
 
 
 @cache
-def _study(seeds: str) -> dict[str, Any]:
+def _study(results: str, seeds: str) -> dict[str, Any]:
     chosen = None if seeds == "all" else _seed_list(seeds)
-    return transfer_study.assemble(RESULTS, chosen)
+    return transfer_study.assemble(ROOT / results, chosen)
 
 
 def _tables(page: str) -> list[tuple[int, str | None, list[list[str]]]]:
@@ -104,13 +107,13 @@ def _figures(text: str, heading: str) -> list[float]:
     return [float(x) for x in re.findall(NUMBER if "." in text else r"\d+", text)]
 
 
-def _marked_tables() -> list[tuple[str, int, str, list[list[str]]]]:
+def _marked_tables() -> list[tuple[str, int, str, str, list[list[str]]]]:
     out = []
     for page in PAGES:
         for line, marker, rows in _tables(page):
             match = MARKER.fullmatch(marker) if marker else None
             if match and match["seeds"]:
-                out.append((page, line, match["seeds"], rows))
+                out.append((page, line, match["results"] or RESULTS, match["seeds"], rows))
     return out
 
 
@@ -128,14 +131,14 @@ def test_every_study_table_in_the_docs_is_marked() -> None:
 
 
 @pytest.mark.parametrize(
-    ("page", "line", "seeds", "rows"),
+    ("page", "line", "results", "seeds", "rows"),
     _marked_tables(),
     ids=lambda v: v if isinstance(v, (str, int)) and not isinstance(v, bool) else "",
 )
 def test_a_marked_study_table_shows_the_result_files_figures(
-    page: str, line: int, seeds: str, rows: list[list[str]]
+    page: str, line: int, results: str, seeds: str, rows: list[list[str]]
 ) -> None:
-    study = _study(seeds)
+    study = _study(results, seeds)
     headings = [_normal(h) for h in rows[0]]
     assert any(h.startswith("Δ test") for h in headings), f"{page}:{line}: no Δ column"
     for offset, row in enumerate(rows[2:], start=line + 2):
@@ -151,6 +154,6 @@ def test_a_marked_study_table_shows_the_result_files_figures(
             shown = _figures(text, heading)
             digits = 0 if heading in ("seeds", "epochs (dev)") else 3
             assert shown == [round(x, digits) for x in expected], (
-                f"{where}: {named[1]} {heading!r} shows {text!r}; the result files over "
-                f"seeds {seeds} give {[round(x, digits) for x in expected]}"
+                f"{where}: {named[1]} {heading!r} shows {text!r}; the result files in "
+                f"{results} over seeds {seeds} give {[round(x, digits) for x in expected]}"
             )
