@@ -312,20 +312,14 @@ def cpu_name(cpu: dict[str, Any]) -> str:
     return f"{cpu['model']} ({cpu['machine']}; {' '.join(cpu['flags']) or 'no avx2/vnni'})"
 
 
-def check_one_cpu(
-    results: Path,
-    cpu: dict[str, Any] | None = None,
-    loaded: dict[str, dict[int, dict[str, Any]]] | None = None,
-) -> None:
+def check_one_cpu(results: Path, cpu: dict[str, Any] | None = None) -> None:
     """Every result file under ``results`` (and ``cpu``, this machine's, when given) comes
     from one CPU: a table is computed on one machine (protocol.md), and a result from
-    another CPU belongs in a second table, in its own folder. ``loaded``: the files as
-    :func:`load_results` read them, when the caller has them already."""
+    another CPU belongs in a second table, in its own folder."""
     seen: dict[str, str] = {}
-    for name, records in (load_results(results) if loaded is None else loaded).items():
-        for seed, record in sorted(records.items()):
-            example = f"{name.replace('/', '--')}--s{seed}.json"
-            seen.setdefault(cpu_name(record["machine"]["cpu"]), example)
+    for path in sorted(results.glob("*--s*.json")):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        seen.setdefault(cpu_name(record["machine"]["cpu"]), path.name)
     if cpu is not None and seen and cpu_name(cpu) not in seen:
         (other, example), *_ = seen.items()
         raise EdgeAffectError(
@@ -571,8 +565,8 @@ def assemble(results: Path, seeds: Collection[int] | None = None) -> dict[str, A
     ``seeds``: use only these seeds' files (the table as it stood when the study had them,
     e.g. the 10-seed tables the docs quote); default every file.
     """
+    check_one_cpu(results)
     loaded = load_results(results)
-    check_one_cpu(results, loaded=loaded)
     if seeds is not None:
         chosen = set(seeds)
         loaded = {
