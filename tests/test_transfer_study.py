@@ -349,8 +349,9 @@ def test_a_table_is_computed_on_one_cpu(tiny_corpus: Path, tmp_path: Path) -> No
     transfer_study.check_one_cpu(results, first)
     with pytest.raises(EdgeAffectError, match=r"this machine is Other CPU \(x86_64; avx2\)"):
         transfer_study.check_one_cpu(results, other)
-    record["machine"]["cpu"] = other
-    (results / "all--baseline--s0.json").write_text(json.dumps(record))
+    baseline = json.loads((committed / "all--baseline--s0.json").read_text())
+    baseline["machine"]["cpu"] = other
+    (results / "all--baseline--s0.json").write_text(json.dumps(baseline))
     with pytest.raises(EdgeAffectError, match="mixes results from several CPUs"):
         transfer_study.assemble(results)
     (results / "all--baseline--s0.json").unlink()
@@ -361,3 +362,20 @@ def test_a_table_is_computed_on_one_cpu(tiny_corpus: Path, tmp_path: Path) -> No
     assert code == 2 and "holds results computed on Other CPU" in output, output
     assert "give another --results folder" in output
     assert sorted(p.name for p in results.iterdir()) == ["all--transfer--s0.json"]
+
+
+def test_a_result_file_must_carry_its_own_name(tmp_path: Path) -> None:
+    """A copied or renamed result file would silently replace the run that owns its name."""
+    committed = ROOT / "docs/results/study"
+    results = tmp_path / "results"
+    results.mkdir()
+    for name in ("all--baseline--s0.json", "all--transfer--s0.json"):
+        (results / name).write_bytes((committed / name).read_bytes())
+    assert sorted(transfer_study.load_results(results)) == ["all/baseline", "all/transfer"]
+    (results / "all--transfer--s1.json").write_bytes(
+        (committed / "all--transfer--s0.json").read_bytes()
+    )
+    with pytest.raises(
+        EdgeAffectError, match=r"all--transfer--s1.json holds the run of cell all/transfer, seed 0"
+    ):
+        transfer_study.load_results(results)

@@ -477,11 +477,20 @@ class CellResult:
 
 
 def load_results(results: Path) -> dict[str, dict[int, dict[str, Any]]]:
-    """Every result file under ``results``: cell -> seed -> record."""
+    """Every result file under ``results``: cell -> seed -> record. A file whose name is not
+    the one its cell and seed give (a copy, a rename) is an error, not a silent overwrite of
+    the run that owns that name."""
     out: dict[str, dict[int, dict[str, Any]]] = {}
     for path in sorted(results.glob("*--s*.json")):
         record = json.loads(path.read_text(encoding="utf-8"))
-        out.setdefault(record["cell"]["name"], {})[int(record["seed"])] = record
+        name, seed = record["cell"]["name"], int(record["seed"])
+        expected = f"{name.replace('/', '--')}--s{seed}.json"
+        if path.name != expected:
+            raise EdgeAffectError(
+                f"{path} holds the run of cell {name}, seed {seed}, whose file is {expected}: "
+                "rename or remove it"
+            )
+        out.setdefault(name, {})[seed] = record
     return out
 
 
