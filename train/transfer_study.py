@@ -74,7 +74,12 @@ class Cell:
 
     @property
     def file_stem(self) -> str:
-        return self.name.replace("/", "--")
+        return cell_stem(self.name)
+
+
+def cell_stem(name: str) -> str:
+    """A cell's name as a file or folder name (``all/transfer`` -> ``all--transfer``)."""
+    return name.replace("/", "--")
 
 
 def _cells() -> list[Cell]:
@@ -146,7 +151,11 @@ PLANS = {
 
 
 def result_path(results: Path, cell: Cell, seed: int) -> Path:
-    return results / f"{cell.file_stem}--s{seed}.json"
+    return results / result_file_name(cell.name, seed)
+
+
+def result_file_name(cell_name: str, seed: int) -> str:
+    return f"{cell_stem(cell_name)}--s{seed}.json"
 
 
 def session_sums(prediction: np.ndarray, gold: np.ndarray) -> list[list[float]]:
@@ -484,7 +493,7 @@ def load_results(results: Path) -> dict[str, dict[int, dict[str, Any]]]:
     for path in sorted(results.glob("*--s*.json")):
         record = json.loads(path.read_text(encoding="utf-8"))
         name, seed = record["cell"]["name"], int(record["seed"])
-        expected = f"{name.replace('/', '--')}--s{seed}.json"
+        expected = result_file_name(name, seed)
         if path.name != expected:
             raise EdgeAffectError(
                 f"{path} holds the run of cell {name}, seed {seed}, whose file is {expected}: "
