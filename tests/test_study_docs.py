@@ -12,6 +12,9 @@ is preceded by a marker comment:
 * ``<!-- study-table unchecked: WHY -->``: a table that mixes seed counts or quotes figures
   from elsewhere, with the reason in the page's source.
 
+The known columns: seeds, epochs (dev), dev/test arousal/valence, dev A / V, test A / V,
+Δ test arousal/valence [95 %] (the protocol's interval), Δ test arousal/valence, crossed
+[95 %], half-width, half-width, crossed, seeds part A / V, sessions part A / V.
 Columns with other headings (what changes, teacher figures, a second cell's figures) are not
 read.
 """
@@ -71,8 +74,9 @@ def _tables(page: str) -> list[tuple[int, str | None, list[list[str]]]]:
 
 def _expected(entry: dict[str, Any], heading: str) -> list[float] | None:
     """The figures a column with this heading shows for a cell, or None for a column the
-    test does not read."""
+    test does not read. A difference column of a cell without a reference shows nothing."""
     diff = entry.get("difference")
+    dims = {d: diff[d] for d in transfer_study.DIMENSIONS} if diff else {}
     simple = {
         "seeds": lambda: [len(entry["seeds"])],
         "epochs (dev)": lambda: [entry["epochs"]],
@@ -83,18 +87,27 @@ def _expected(entry: dict[str, Any], heading: str) -> list[float] | None:
         "dev A / V": lambda: [entry["dev"]["arousal"], entry["dev"]["valence"]],
         "test A / V": lambda: [entry["test"]["arousal"], entry["test"]["valence"]],
     }
+    differences = {
+        "half-width": lambda: [transfer_study.half_width(dims)],
+        "half-width, crossed": lambda: [transfer_study.half_width(dims, crossed=True)],
+        "seeds part A / V": lambda: [v["half_width_seeds_only"] for v in dims.values()],
+        "sessions part A / V": lambda: [v["half_width_sessions_only"] for v in dims.values()],
+    }
+    for name in transfer_study.DIMENSIONS:
+        differences[f"Δ test {name} [95 %]"] = lambda n=name: [
+            dims[n]["mean"],
+            dims[n]["low"],
+            dims[n]["high"],
+        ]
+        differences[f"Δ test {name}, crossed [95 %]"] = lambda n=name: [
+            dims[n]["mean"],
+            dims[n]["crossed"]["low"],
+            dims[n]["crossed"]["high"],
+        ]
     if heading in simple:
         return [float(x) for x in simple[heading]()]
-    for dimension in transfer_study.DIMENSIONS:
-        if heading == f"Δ test {dimension} [95 %]":
-            if diff is None:
-                return []
-            d = diff[dimension]
-            return [d["mean"], d["low"], d["high"]]
-    if heading == "half-width":
-        if diff is None:
-            return []
-        return [transfer_study.half_width({d: diff[d] for d in transfer_study.DIMENSIONS})]
+    if heading in differences:
+        return [float(x) for x in differences[heading]()] if diff else []
     return None
 
 

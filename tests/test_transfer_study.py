@@ -86,13 +86,49 @@ def test_the_paired_interval_is_zero_for_a_method_against_itself_and_finds_a_rea
     for dim in ("arousal", "valence"):
         assert same[dim]["mean"] == 0.0
         assert same[dim]["low"] == 0.0 and same[dim]["high"] == 0.0
+        assert same[dim]["crossed"] == {"low": 0.0, "high": 0.0}
     better = _study_sums(1, 0.5)  # same sessions, valence predictions pulled towards gold
     diff = transfer_study.paired_difference(better, a, resamples=500)
-    assert diff["valence"]["low"] > 0.05
+    assert diff["valence"]["low"] > 0.05 and diff["valence"]["crossed"]["low"] > 0.05
     assert diff["arousal"]["mean"] == 0.0
     assert len(diff["valence"]["per_seed"]) == 6
     with pytest.raises(ValueError, match="equal shapes"):
         transfer_study.paired_difference(a[:3], a)
+
+
+def test_the_crossed_interval_keeps_the_shared_sessions_uncertainty_as_seeds_grow() -> None:
+    """Every seed is scored on the same test sessions. A difference that comes from which
+    sessions were drawn (here: the method helps on some sessions and hurts on others,
+    identically for every seed) is not averaged away by more seeds: the crossed interval
+    keeps its width, while the protocol's per-seed session draw narrows it."""
+    rng = np.random.default_rng(3)
+    b_runs, a_runs = [], []
+    for i, (prediction, gold) in enumerate(_sessions(rng, 12)):
+        better = prediction.copy()
+        pull = 0.6 if i % 2 else -0.6  # towards gold on odd sessions, away on even ones
+        better[:, 1] = (1 - pull) * prediction[:, 1] + pull * gold[:, 1]
+        b_runs.append(transfer_study.session_sums(prediction, gold))
+        a_runs.append(transfer_study.session_sums(better, gold))
+    a, b = np.array([a_runs]), np.array([b_runs])  # one seed
+
+    def widths(seeds: int) -> tuple[float, float, dict]:
+        diff = transfer_study.paired_difference(
+            np.repeat(a, seeds, axis=0), np.repeat(b, seeds, axis=0), resamples=2000
+        )
+        return transfer_study.half_width(diff), transfer_study.half_width(diff, True), diff
+
+    protocol_4, crossed_4, diff = widths(4)
+    protocol_16, crossed_16, _ = widths(16)
+    # identical seeds: resampling them changes nothing, so the crossed interval is its
+    # sessions part
+    valence = diff["valence"]
+    assert valence["half_width_seeds_only"] == 0.0
+    crossed = valence["crossed"]
+    assert round((crossed["high"] - crossed["low"]) / 2, 4) == valence["half_width_sessions_only"]
+    assert abs(crossed_16 - crossed_4) < 0.2 * crossed_4
+    # the protocol's interval halves with four times the seeds (1/sqrt(n))
+    assert protocol_16 < 0.65 * protocol_4
+    assert protocol_16 < 0.65 * crossed_16
 
 
 def test_checkpoint_averaging_averages_floats_and_keeps_the_rest() -> None:
@@ -175,6 +211,13 @@ def test_the_study_resumes_from_its_result_files(tiny_corpus: Path, tmp_path: Pa
     assert record["torch_cpu_capability"] == "DEFAULT"
     assert sorted(record["snapshots"]) == ["2", "4"]
     assert len(record["snapshots"]["4"]["test_sums"]) == 2  # the tiny corpus's test sessions
+    # each run keeps its snapshots' weights; the last is the weights of its checkpoint
+    run = tmp_path / "runs" / "all--transfer" / "s1"
+    weights = torch.load(run / transfer_study.SNAPSHOT_WEIGHTS, weights_only=True)
+    assert sorted(weights) == [2, 4]
+    student = load_checkpoint(run / "checkpoint.pt")["state_dict"]
+    assert all(torch.equal(v, weights[4][f"student.{k}"]) for k, v in student.items())
+    assert not all(torch.equal(v, weights[2][f"student.{k}"]) for k, v in student.items())
     table = json.loads((results / "table.json").read_text())
     diff = table["cells"]["all/transfer"]["difference"]
     assert diff["reference"] == "all/baseline" and diff["seeds"] == [0, 1]

@@ -15,10 +15,14 @@ it stopped, and the table is assembled from the files alone:
 * **The interval.** The 95 % interval of the mean paired test difference is a bootstrap over
   seeds and, within each seed, over test sessions (the same resampled sessions for both
   members of a pair); the CCC of a resample is computed over the concatenation of its
-  sessions, from per-session sums, as the AVEC scoring concatenates.
+  sessions, from per-session sums, as the AVEC scoring concatenates. Beside it, the
+  *crossed* interval draws the test sessions once per resample for every seed, as every
+  seed is scored on the same sessions (:func:`paired_difference`).
 
 Teachers are trained once per (kind, labelled speakers, seed) and kept under the runs folder
-(not in the results: a rerun retrains them identically on the same machine).
+(not in the results: a rerun retrains them identically on the same machine). Each run's
+folder there also keeps its snapshots' weights (``snapshots.pt``), so its students can be
+scored again on more test sessions without training them again.
 """
 
 from __future__ import annotations
@@ -150,6 +154,10 @@ PLANS = {
 }
 
 
+#: in each run's folder: ``{epoch: state_dict}`` of the student task at every snapshot epoch
+SNAPSHOT_WEIGHTS = "snapshots.pt"
+
+
 def result_path(results: Path, cell: Cell, seed: int) -> Path:
     return results / result_file_name(cell.name, seed)
 
@@ -256,11 +264,12 @@ def run_one(
         snapshots=plan.snapshots,
         **extra,
     )
+    run_dir = runs / cell.file_stem / f"s{seed}"
     run = commands.student_run(
         train_data,
         teacher,
         cell.method,
-        runs / cell.file_stem / f"s{seed}",
+        run_dir,
         cell.align,
         "gru",
         plan.hidden,
@@ -286,6 +295,9 @@ def run_one(
             if split == "test":
                 entry["test_sums"] = sums.tolist()
         snapshots[str(epoch)] = entry
+    # every snapshot's averaged weights, so the students can be scored again (on a larger
+    # test split) without training them again
+    torch.save(dict(run.fit.snapshots), run_dir / SNAPSHOT_WEIGHTS)
     record = {
         "cell": asdict(cell),
         "seed": seed,
@@ -538,10 +550,21 @@ def cell_result(cell: Cell, records: dict[int, dict[str, Any]]) -> CellResult:
 def paired_difference(
     a: np.ndarray, b: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
 ) -> dict[str, Any]:
-    """Mean over seeds of CCC(a) - CCC(b) per dimension, with a 95 % bootstrap interval over
-    seeds and, within each seed, test sessions (the same sessions for ``a`` and ``b``).
+    """Mean over seeds of CCC(a) - CCC(b) per dimension, with 95 % bootstrap intervals.
 
-    ``a`` and ``b``: ``[seed, session, dim, 6]`` sums of paired runs (same seed order).
+    ``a`` and ``b``: ``[seed, session, dim, 6]`` sums of paired runs (same seed order, the
+    same test sessions for every seed).
+
+    - ``low``/``high``: the protocol's interval, resampling seeds and, within each seed,
+      test sessions independently.
+    - ``crossed``: seeds and test sessions resampled as the crossed factors they are: one
+      draw of sessions per resample, shared by every drawn seed (the pigeonhole bootstrap,
+      Owen 2007, Ann. Appl. Stat. 1(2)). Every seed is scored on the same test speakers, so
+      how those speakers happen to favour a method is one draw, which more seeds do not
+      average away; the protocol's interval lets it shrink with the seed count.
+    - ``half_width_seeds_only`` / ``half_width_sessions_only``: the crossed interval's two
+      parts, one factor resampled with the other held fixed. More seeds narrow the first;
+      only more test sessions narrow the second.
     """
     if a.shape != b.shape:
         raise ValueError(f"paired runs need equal shapes, got {a.shape} and {b.shape}")
@@ -550,6 +573,59 @@ def paired_difference(
     rng = np.random.default_rng(seed)
     seed_pick = rng.integers(0, n_seeds, (resamples, n_seeds))
     counts = rng.multinomial(n_sessions, np.full(n_sessions, 1 / n_sessions), (resamples, n_seeds))
+    protocol = _resampled_differences(a, b, seed_pick, counts)
+    # the other intervals draw from their own stream, so the protocol's stays as it was
+    rng = np.random.default_rng([seed, 1])
+    seed_pick = rng.integers(0, n_seeds, (resamples, n_seeds))
+    shared = rng.multinomial(n_sessions, np.full(n_sessions, 1 / n_sessions), resamples)
+    # [resample, seed, dim, 6]: every seed's sums over the shared draw of sessions
+    drawn_a, drawn_b = (
+        (shared.astype(np.float64) @ x.swapaxes(0, 1).reshape(n_sessions, -1)).reshape(
+            resamples, *x.shape[:1], *x.shape[2:]
+        )
+        for x in (a, b)
+    )
+    pick = seed_pick[:, :, None, None]
+    crossed = (
+        ccc_from_sums(np.take_along_axis(drawn_a, pick, axis=1))
+        - ccc_from_sums(np.take_along_axis(drawn_b, pick, axis=1))
+    ).mean(axis=1)
+    sessions_only = (ccc_from_sums(drawn_a) - ccc_from_sums(drawn_b)).mean(axis=1)
+    per_seed_sums = a.sum(axis=1)[seed_pick], b.sum(axis=1)[seed_pick]  # every session once
+    seeds_only = (ccc_from_sums(per_seed_sums[0]) - ccc_from_sums(per_seed_sums[1])).mean(axis=1)
+    per_seed = ccc_from_sums(a.sum(axis=1)) - ccc_from_sums(b.sum(axis=1))
+
+    def bounds(diffs: np.ndarray, i: int) -> tuple[float, float]:
+        low, high = np.percentile(diffs[:, i], [2.5, 97.5])
+        return round(float(low), 4), round(float(high), 4)
+
+    out: dict[str, Any] = {}
+    for i, d in enumerate(DIMENSIONS):
+        low, high = bounds(protocol, i)
+        c_low, c_high = bounds(crossed, i)
+        out[d] = {
+            "mean": round(float(point[i]), 4),
+            "low": low,
+            "high": high,
+            "per_seed": [round(float(x), 4) for x in per_seed[:, i]],
+            "crossed": {"low": c_low, "high": c_high},
+            "half_width_seeds_only": _half(bounds(seeds_only, i)),
+            "half_width_sessions_only": _half(bounds(sessions_only, i)),
+        }
+    return out
+
+
+def _half(bounds: tuple[float, float]) -> float:
+    return round((bounds[1] - bounds[0]) / 2, 4)
+
+
+def _resampled_differences(
+    a: np.ndarray, b: np.ndarray, seed_pick: np.ndarray, counts: np.ndarray
+) -> np.ndarray:
+    """``[resample, dim]``: the mean over the drawn seeds of CCC(a) - CCC(b), each seed's
+    CCC recomputed on its sessions weighted by ``counts`` (``[resample, seed, session]``,
+    how often each session was drawn)."""
+    resamples = len(seed_pick)
     diffs = np.empty((resamples, a.shape[2]))
     batch = 500  # resamples at a time: [batch, seed, session, dim, 6] stays small
     for start in range(0, resamples, batch):
@@ -558,22 +634,14 @@ def paired_difference(
         sa = np.einsum("rks,rksdm->rkdm", w, a[seed_pick[r]])
         sb = np.einsum("rks,rksdm->rkdm", w, b[seed_pick[r]])
         diffs[r] = (ccc_from_sums(sa) - ccc_from_sums(sb)).mean(axis=1)
-    low, high = np.percentile(diffs, [2.5, 97.5], axis=0)
-    per_seed = ccc_from_sums(a.sum(axis=1)) - ccc_from_sums(b.sum(axis=1))
-    return {
-        d: {
-            "mean": round(float(point[i]), 4),
-            "low": round(float(low[i]), 4),
-            "high": round(float(high[i]), 4),
-            "per_seed": [round(float(x), 4) for x in per_seed[:, i]],
-        }
-        for i, d in enumerate(DIMENSIONS)
-    }
+    return diffs
 
 
-def half_width(difference: dict[str, Any]) -> float:
-    """The larger half-width of a paired difference's intervals (the stopping rule's figure)."""
-    return float(max((v["high"] - v["low"]) / 2 for v in difference.values()))
+def half_width(difference: dict[str, Any], crossed: bool = False) -> float:
+    """The larger half-width of a paired difference's intervals over the dimensions (the
+    stopping rule's figure): the protocol's interval, or with ``crossed`` the crossed one."""
+    intervals = [v["crossed"] if crossed else v for v in difference.values()]
+    return float(max((i["high"] - i["low"]) / 2 for i in intervals))
 
 
 def assemble(results: Path, seeds: Collection[int] | None = None) -> dict[str, Any]:
@@ -673,11 +741,13 @@ def _interval(diff: dict[str, Any]) -> str:
 
 
 def format_table(study: dict[str, Any]) -> str:
-    """The Markdown table of :func:`assemble`'s result."""
+    """The Markdown table of :func:`assemble`'s result: each paired difference with the
+    protocol's interval and the crossed one (seeds and the shared test sessions)."""
     lines = [
         "| cell | seeds | epochs (dev) | dev arousal | dev valence | test arousal | "
-        "test valence | Δ test arousal [95 %] | Δ test valence [95 %] | vs |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "test valence | Δ test arousal [95 %] | Δ test valence [95 %] | "
+        "Δ test arousal, crossed [95 %] | Δ test valence, crossed [95 %] | vs |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, entry in study["cells"].items():
         diff = entry.get("difference")
@@ -686,10 +756,14 @@ def format_table(study: dict[str, Any]) -> str:
             f"{entry['dev']['arousal']:.3f} | {entry['dev']['valence']:.3f} | "
             f"{entry['test']['arousal']:.3f} | {entry['test']['valence']:.3f} | "
             + (
-                f"{_interval(diff['arousal'])} | {_interval(diff['valence'])} | "
-                f"{diff['reference']} ({len(diff['seeds'])}) |"
+                " | ".join(_interval(diff[d]) for d in DIMENSIONS)
+                + " | "
+                + " | ".join(
+                    _interval({"mean": diff[d]["mean"], **diff[d]["crossed"]}) for d in DIMENSIONS
+                )
+                + f" | {diff['reference']} ({len(diff['seeds'])}) |"
                 if diff
-                else "| | |"
+                else "| | | | |"
             )
         )
     return "\n".join(lines) + "\n"
