@@ -19,6 +19,7 @@ Columns with other headings (what changes, teacher figures, a second cell's figu
 read.
 """
 
+import json
 import re
 from functools import cache
 from pathlib import Path
@@ -170,3 +171,15 @@ def test_a_marked_study_table_shows_the_result_files_figures(
                 f"{where}: {named[1]} {heading!r} shows {text!r}; the result files in "
                 f"{results} over seeds {seeds} give {[round(x, digits) for x in expected]}"
             )
+
+
+@pytest.mark.parametrize(
+    "results", sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob("docs/results/study*"))
+)
+def test_a_committed_table_is_its_result_files_table(results: str) -> None:
+    """table.json and table.md are what `train study` assembles from the folder's result
+    files now: a result file committed without its table (or a hand-edited table) fails."""
+    study = _study(results, "all")
+    folder = ROOT / results
+    assert json.loads((folder / "table.json").read_text(encoding="utf-8")) == study
+    assert (folder / "table.md").read_text(encoding="utf-8") == transfer_study.format_table(study)
