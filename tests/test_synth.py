@@ -106,6 +106,50 @@ def test_extra_train_sessions_leave_every_other_session_unchanged(
         generate_corpus(tmp_path / "bad", preset="tiny", extra_train=-1)
 
 
+def test_extra_test_sessions_leave_every_other_session_unchanged(
+    tiny_corpus: Path, tmp_path: Path
+) -> None:
+    """A larger test split for a narrower interval: the study's students must be scored on
+    the same sessions plus new ones, so nothing else may move."""
+    wider = tmp_path / "wider"
+    generate_corpus(wider, preset="tiny", seed=0, extra_test=2, jobs=2)
+    a, b = _digest(tiny_corpus), _digest(wider)
+    shared = {k for k in a if k != "synth.json"}
+    assert {k: b[k] for k in shared} == {k: a[k] for k in shared}
+    added = sorted(k for k in b.keys() - a.keys() if k.startswith("recordings_audio"))
+    assert added == ["recordings_audio/test_3.wav", "recordings_audio/test_4.wav"]
+    old = json.loads((tiny_corpus / "synth.json").read_text())
+    new = json.loads((wider / "synth.json").read_text())
+    assert new["extra_test"] == 2 and "extra_test" not in old
+    assert new["sessions"][:6] == old["sessions"]
+    extra = new["sessions"][6:]
+    # the test pool's voice variants (none of another split's), new subjects
+    others = {s["voice"]["variant"] for s in old["sessions"] if s["split"] != "test"}
+    assert not {s["voice"]["variant"] for s in extra} & others
+    assert all(s["voice"] not in [o["voice"] for o in old["sessions"]] for s in extra)
+    corpus = AvecCorpus(wider)
+    assert [s.name for s in corpus.split("test")] == [f"test_{i}" for i in range(1, 5)]
+    # both kinds at once: each kind's sessions are drawn on their own stream
+    both = tmp_path / "both"
+    generate_corpus(both, preset="tiny", seed=0, extra_train=1, extra_test=2, jobs=2)
+    c = _digest(both)
+    assert {k: c[k] for k in b if k != "synth.json"} == {k: b[k] for k in b if k != "synth.json"}
+    assert sorted(c.keys() - b.keys()) == sorted(
+        f"{folder}/train_3.{ext}"
+        for folder, ext in (
+            ("recordings_audio", "wav"),
+            ("latent", "csv"),
+            *((f"{kind}/{dim}", "arff") for kind in _TABLES for dim in ("arousal", "valence")),
+            *((f"ratings_individual/{dim}", "csv") for dim in ("arousal", "valence")),
+        )
+    )
+    with pytest.raises(EdgeAffectError, match="--extra-test 501 is outside 0-500"):
+        generate_corpus(tmp_path / "bad", preset="tiny", extra_test=501)
+
+
+_TABLES = ("ratings_gold_standard", "features_video_appearance", "features_physio")
+
+
 def test_voices_are_disjoint_across_splits() -> None:
     specs = plan_sessions(PRESETS["avec"], seed=5, sample_rate=16_000)
     by_split: dict[str, set[str]] = {}

@@ -22,14 +22,14 @@ from edge_affect_train import transfer_study
 from edge_affect_train.checkpoint import load_checkpoint
 from edge_affect_train.commands import labelled_subset, natural_chunks, scarce_split
 from edge_affect_train.data import AvecCorpus
-from edge_affect_train.data.tensors import ChunkDataset, load_splits
+from edge_affect_train.data.tensors import ChunkDataset, SessionData, load_splits
 from edge_affect_train.frontend import FrontendConfig
 from edge_affect_train.loop import average_states
 from edge_affect_train.losses import task_loss
 from edge_affect_train.models import AudioStudent, EncoderConfig, StudentConfig
 from edge_affect_train.synth import generate_corpus
 from edge_affect_train.synth.config import PRESETS
-from edge_affect_train.trainer import TrainConfig
+from edge_affect_train.trainer import PREDICT_BATCH, TrainConfig, predict_sessions
 from edge_affect_train.transfer import StudentTask, TransferConfig
 from tests.test_cli_train import FAST
 
@@ -422,3 +422,86 @@ def test_a_result_file_must_carry_its_own_name(tmp_path: Path) -> None:
         EdgeAffectError, match=r"all--transfer--s1.json holds the run of cell all/transfer, seed 0"
     ):
         transfer_study.load_results(results)
+
+
+def test_a_table_is_scored_on_one_test_split(tmp_path: Path) -> None:
+    """Paired differences pair test sessions by position: runs scored on a larger test
+    split (synth --extra-test) belong in their own folder, never beside the others."""
+    committed = ROOT / "docs/results/study"
+    results = tmp_path / "results"
+    results.mkdir()
+    for name in ("all--baseline--s0.json", "all--transfer--s0.json"):
+        (results / name).write_bytes((committed / name).read_bytes())
+    transfer_study.assemble(results)
+    record = json.loads((results / "all--transfer--s0.json").read_text())
+    record["test_sessions"].append("test_19")
+    (results / "all--transfer--s0.json").write_text(json.dumps(record))
+    with pytest.raises(EdgeAffectError, match=r"different test splits: 18 sessions .*19 sessions"):
+        transfer_study.assemble(results)
+
+
+@pytest.mark.slow
+def test_more_test_sessions_score_the_same_students(tiny_corpus: Path, tmp_path: Path) -> None:
+    """protocol.md's third table: a corpus with extra test sessions trains the same
+    students (test sessions take part in no choice), so the shared sessions score exactly
+    as before and only the new ones are added."""
+    wider = tmp_path / "wider"
+    generate_corpus(wider, preset="tiny", seed=0, extra_test=2, jobs=2)
+    records = {}
+    for corpus in (tiny_corpus, wider):
+        results = tmp_path / f"results-{corpus.name}"
+        args = ["--data", str(corpus), "--runs", str(tmp_path / f"runs-{corpus.name}")]
+        args += ["--results", str(results), "--plan", "smoke", "--seeds", "1"]
+        code, output = _study([*args, "--cell", "all/baseline", "--cell", "all/transfer"])
+        assert code == 0, output
+        records[corpus] = json.loads((results / "all--transfer--s0.json").read_text())
+    few, many = records[tiny_corpus], records[wider]
+    assert many["test_sessions"] == [*few["test_sessions"], "test_3", "test_4"]
+    assert many["corpus"]["extra_test"] == 2 and "extra_test" not in few["corpus"]
+    for epoch, snapshot in few["snapshots"].items():
+        assert many["snapshots"][epoch]["dev"] == snapshot["dev"]
+        assert many["snapshots"][epoch]["test_sums"][:2] == snapshot["test_sums"]
+    assert many["snapshots"]["4"]["test"] != few["snapshots"]["4"]["test"]
+    # the data ceiling's corpus must carry the same extra test sessions
+    more = tmp_path / "more"
+    generate_corpus(more, preset="tiny", seed=0, extra_train=1, extra_test=2, jobs=2)
+    transfer_study.check_more_data(wider, more, 1)
+    generate_corpus(tmp_path / "more-no-test", preset="tiny", seed=0, extra_train=1, jobs=2)
+    with pytest.raises(EdgeAffectError, match="--extra-train 1 --extra-test 2` of"):
+        transfer_study.check_more_data(wider, tmp_path / "more-no-test", 1)
+
+
+class _Recurrent(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.gru = torch.nn.GRU(8, 16, batch_first=True)
+        self.out = torch.nn.Linear(16, 2)
+
+    def predict(self, mel: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        return self.out(self.gru(mel[:, ::4])[0])
+
+
+def test_a_split_scores_its_first_sessions_as_before_when_sessions_are_added() -> None:
+    """Scoring batches at most PREDICT_BATCH sessions in input order: the first sessions of
+    a larger test split go through the model in the same batches as before, so they score to
+    the same bits (the third table's check), and order is kept."""
+    torch.manual_seed(0)
+    task = _Recurrent()
+    rng = np.random.default_rng(0)
+    sessions = [
+        SessionData(
+            name=f"test_{i + 1}",
+            split="test",
+            mel=torch.from_numpy(rng.normal(size=(200, 8)).astype(np.float32)),
+            labels=torch.zeros(50, 2),
+            features=torch.zeros(50, 0),
+        )
+        for i in range(PREDICT_BATCH + 3)
+    ]
+    few, _ = predict_sessions(task, sessions[:PREDICT_BATCH], torch.device("cpu"))
+    many, golds = predict_sessions(task, sessions, torch.device("cpu"))
+    assert len(many) == len(golds) == PREDICT_BATCH + 3
+    assert all(np.array_equal(a, b) for a, b in zip(few, many, strict=False))
+    rest, _ = predict_sessions(task, sessions[PREDICT_BATCH:], torch.device("cpu"))
+    assert all(np.array_equal(a, b) for a, b in zip(rest, many[PREDICT_BATCH:], strict=True))
+    assert not np.array_equal(many[0], many[1])

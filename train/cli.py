@@ -158,6 +158,14 @@ def synth(
             "their bytes): a larger training set for a headroom measurement.",
         ),
     ] = 0,
+    extra_test: Annotated[
+        int,
+        typer.Option(
+            "--extra-test",
+            help="Add this many test sessions (new subjects on the test split's voices; the "
+            "other sessions keep their bytes): a larger test split for a narrower interval.",
+        ),
+    ] = 0,
 ) -> None:
     """Generate a synthetic multimodal corpus in the AVEC 2016 / RECOLA layout."""
     with needs_extra("train"):
@@ -173,6 +181,7 @@ def synth(
         force=force,
         valence_cue=valence_cue,
         extra_train=extra_train,
+        extra_test=extra_test,
     )
     typer.echo(
         f"wrote {summary.sessions} sessions ({summary.audio_s / 60:.1f} min of audio, "

@@ -146,19 +146,32 @@ def evaluate(
     return ccc_per_dimension(np.concatenate(predictions), np.concatenate(golds))
 
 
+#: The most sessions in one forward pass when scoring. It bounds memory on a large split
+#: and keeps a split's first sessions in the batches they had before sessions were added
+#: (18: a split of the recola preset), so those sessions score to the same bits on one CPU
+#: (a kernel may round differently for another batch size).
+PREDICT_BATCH = 18
+
+
 @torch.no_grad()
 def predict_sessions(
     task: nn.Module, sessions: list[SessionData], device: torch.device
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Whole-session predictions, sessions of equal length batched together, in input order."""
+    """Whole-session predictions, sessions of equal length batched together (at most
+    :data:`PREDICT_BATCH` at a time, in input order), returned in input order."""
     was_training = task.training
     task.eval()
     by_length: dict[int, list[int]] = {}
     for i, session in enumerate(sessions):
         by_length.setdefault(session.n_frames, []).append(i)
+    batches = [
+        same[start : start + PREDICT_BATCH]
+        for same in by_length.values()
+        for start in range(0, len(same), PREDICT_BATCH)
+    ]
     predictions: list[np.ndarray] = [np.empty(0)] * len(sessions)
     with autocast(device):
-        for indices in by_length.values():
+        for indices in batches:
             mel = torch.stack([sessions[i].mel for i in indices]).to(device)
             features = torch.stack([sessions[i].features for i in indices]).to(device)
             batch = task.predict(mel, features).float().cpu().numpy()  # type: ignore[operator]

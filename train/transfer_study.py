@@ -359,15 +359,15 @@ def _corpus_id(data: Path) -> dict[str, Any]:
         return {"name": data.name}
     m = json.loads(manifest.read_text(encoding="utf-8"))
     entry = {"name": data.name, "preset": m["preset"]["name"], "seed": m["seed"]}
-    return {**entry, **({"extra_train": m["extra_train"]} if "extra_train" in m else {})}
+    return {**entry, **{k: m[k] for k in ("extra_train", "extra_test") if k in m}}
 
 
 def check_more_data(data: Path, more_data: Path, extra_train: int) -> None:
     """``more_data`` must be ``data``'s corpus with ``extra_train`` more training sessions:
-    same generator settings, and every session of ``data`` planned and generated alike (the
-    manifests' entries: voice, SNR, chain, offsets, phrase counts), so its students are
-    scored on the same sessions. The file bytes are not compared here; ``tests/test_synth.py``
-    checks that ``--extra-train`` leaves them unchanged."""
+    same generator settings (``--extra-test`` included), and every session of ``data``
+    planned and generated alike (the manifests' entries: voice, SNR, chain, offsets, phrase
+    counts), so its students are scored on the same sessions. The file bytes are not
+    compared here; ``tests/test_synth.py`` checks that the extras leave them unchanged."""
     manifests = []
     for root in (data, more_data):
         path = root / "synth.json"
@@ -377,10 +377,14 @@ def check_more_data(data: Path, more_data: Path, extra_train: int) -> None:
     base, more = manifests
     wanted = f"synth --preset {base['preset']['name']} --seed {base['seed']} "
     wanted += f"--extra-train {extra_train}"
-    same = all(base.get(k) == more.get(k) for k in ("preset", "seed", "model", "valence_cue"))
+    if base.get("extra_test"):
+        wanted += f" --extra-test {base['extra_test']}"
+    keys = ("preset", "seed", "model", "valence_cue", "extra_test")
+    same = all(base.get(k) == more.get(k) for k in keys)
     if not same or more.get("extra_train") != extra_train:
         raise EdgeAffectError(f"{more_data} is not `{wanted}` of {data}'s corpus")
-    if more["sessions"][: len(base["sessions"])] != base["sessions"]:
+    theirs = {s["name"]: s for s in more["sessions"]}
+    if any(theirs.get(s["name"]) != s for s in base["sessions"]):
         raise EdgeAffectError(f"{more_data}: its sessions differ from {data}'s ({wanted}?)")
 
 
@@ -513,6 +517,22 @@ def load_results(results: Path) -> dict[str, dict[int, dict[str, Any]]]:
             )
         out.setdefault(name, {})[seed] = record
     return out
+
+
+def check_one_test_split(loaded: dict[str, dict[int, dict[str, Any]]]) -> None:
+    """Every run of a table is scored on the same test sessions: the paired differences
+    and the crossed interval pair sessions by position. A folder that mixes test splits
+    (runs on a corpus with ``--extra-test`` beside runs without) is an error."""
+    splits: dict[tuple[str, ...], str] = {}
+    for name, records in loaded.items():
+        for seed, record in records.items():
+            splits.setdefault(tuple(record["test_sessions"]), result_file_name(name, seed))
+    if len(splits) > 1:
+        shown = "; ".join(f"{len(k)} sessions ({example})" for k, example in splits.items())
+        raise EdgeAffectError(
+            f"the result files are scored on different test splits: {shown}. A table is "
+            "scored on one test split: give each its own --results folder"
+        )
 
 
 def choose_epochs(records: dict[int, dict[str, Any]]) -> int:
@@ -662,6 +682,7 @@ def assemble(results: Path, seeds: Collection[int] | None = None) -> dict[str, A
         }
     if not loaded:
         raise EdgeAffectError(f"{results}: no study result files (*--s<seed>.json)")
+    check_one_test_split(loaded)
     cells: dict[str, Any] = {}
     for name, cell in CELLS.items():
         records = loaded.get(name)

@@ -57,9 +57,12 @@ PHYSIO_MODALITY = "physio"
 _PLAN_STREAM = 7
 _MIXING_STREAM = 99
 _CHAIN_STREAM = 11  # a session's recording chain: its own stream, so nothing else moves
-_EXTRA_TRAIN_STREAM = 1  # the subjects of ``--extra-train`` sessions (under the plan stream)
-#: The most extra training sessions (a larger training set for a headroom measurement).
-MAX_EXTRA_TRAIN = 500
+#: The subjects of ``--extra-train`` / ``--extra-test`` sessions: a stream each, under the
+#: plan stream, so adding one kind moves neither the other kind nor the preset's sessions.
+_EXTRA_STREAMS = {"train": 1, "test": 3}
+#: The most extra sessions of a split (a larger training set for a headroom measurement, a
+#: larger test split for a narrower interval).
+MAX_EXTRA_SESSIONS = 500
 
 
 @dataclass(frozen=True)
@@ -89,12 +92,16 @@ def plan_sessions(
     sample_rate: int,
     speech_params: SpeechParams | None = None,
     extra_train: int = 0,
+    extra_test: int = 0,
 ) -> list[SessionSpec]:
     """Subjects and SNRs for every session; voice variants are disjoint across splits.
 
     ``extra_train`` adds training sessions ``train_{n+1}`` ... after the preset's ``n``: new
     subjects (accent, base pitch and rate drawn on their own random stream, the variants of
     the training pool in turn), so every session of the preset keeps its plan and its bytes.
+    ``extra_test`` adds test sessions ``test_{n+1}`` ... alike, on the test pool's variants
+    and a stream of their own (espeak-ng voices only, as the preset's own sessions are when
+    it has no flite sessions).
     """
     voice_params = speech_params or SpeechParams()
     rng = np.random.default_rng([seed, _PLAN_STREAM])
@@ -135,22 +142,29 @@ def plan_sessions(
                     sample_rate=sample_rate,
                 )
             )
-    return specs + _extra_train_sessions(
-        preset, seed, sample_rate, voice_params, variants[0 :: len(SPLITS)], extra_train
-    )
+    for split, count in (("train", extra_train), ("test", extra_test)):
+        pool = variants[SPLITS.index(split) :: len(SPLITS)]
+        specs += _extra_sessions(preset, seed, sample_rate, voice_params, split, pool, count)
+    return specs
 
 
-def _extra_train_sessions(
+def check_extra(split: str, count: int) -> None:
+    """``--extra-<split> count`` must be within 0-MAX_EXTRA_SESSIONS."""
+    if not 0 <= count <= MAX_EXTRA_SESSIONS:
+        raise EdgeAffectError(f"--extra-{split} {count} is outside 0-{MAX_EXTRA_SESSIONS}")
+
+
+def _extra_sessions(
     preset: Preset,
     seed: int,
     sample_rate: int,
     voice_params: SpeechParams,
+    split: str,
     pool: list[str],
     count: int,
 ) -> list[SessionSpec]:
-    if not 0 <= count <= MAX_EXTRA_TRAIN:
-        raise EdgeAffectError(f"--extra-train {count} is outside 0-{MAX_EXTRA_TRAIN}")
-    rng = np.random.default_rng([seed, _PLAN_STREAM, _EXTRA_TRAIN_STREAM])
+    check_extra(split, count)
+    rng = np.random.default_rng([seed, _PLAN_STREAM, _EXTRA_STREAMS[split]])
     specs = []
     for k in range(count):
         index = preset.sessions_per_split + 1 + k
@@ -162,10 +176,10 @@ def _extra_train_sessions(
         )
         specs.append(
             SessionSpec(
-                name=f"train_{index}",
-                split="train",
+                name=f"{split}_{index}",
+                split=split,
                 index=index,
-                seed=(seed, 0, index),
+                seed=(seed, SPLITS.index(split), index),
                 voice=voice,
                 snr_db=round(float(rng.uniform(*preset.snr_db)), 2),
                 duration_s=preset.duration_s,
@@ -322,13 +336,15 @@ def generate_corpus(
     force: bool = False,
     valence_cue: float | None = None,
     extra_train: int = 0,
+    extra_test: int = 0,
 ) -> CorpusSummary:
     """Generate the whole corpus under ``out``; see the module docstring for the layout.
 
     ``valence_cue`` scales how much valence moves pitch and rate (None: the preset's; 1.0: the
     documented weak cue; 0: none), for experiments on how much valence the audio must carry.
     ``extra_train`` adds that many training sessions from the same generator (new subjects on
-    the training split's voice variants); every other session keeps its bytes.
+    the training split's voice variants); ``extra_test`` adds test sessions alike (the test
+    split's variants). Every other session keeps its bytes.
     """
     if preset not in PRESETS:
         raise EdgeAffectError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
@@ -342,8 +358,8 @@ def generate_corpus(
         valence_cue = chosen.valence_cue
     if not 0.0 <= valence_cue <= 20.0:
         raise EdgeAffectError(f"valence cue {valence_cue} is outside 0-20")
-    if not 0 <= extra_train <= MAX_EXTRA_TRAIN:
-        raise EdgeAffectError(f"--extra-train {extra_train} is outside 0-{MAX_EXTRA_TRAIN}")
+    check_extra("train", extra_train)
+    check_extra("test", extra_test)
     _prepare_output(out, force)
     model = GenerativeModel(
         speech=_speech_params(valence_cue, chosen.arousal_cue),
@@ -351,7 +367,7 @@ def generate_corpus(
         channel=ChannelParams() if chosen.chain else None,
     )
     mixing = modalities.video_mixing(np.random.default_rng([seed, _MIXING_STREAM]), model.video)
-    specs = plan_sessions(chosen, seed, sample_rate, model.speech, extra_train)
+    specs = plan_sessions(chosen, seed, sample_rate, model.speech, extra_train, extra_test)
     entries = _run_all(specs, out, mixing, model, jobs)
     manifest = {
         "generator": f"edge-affect {__version__} synth",
@@ -360,6 +376,7 @@ def generate_corpus(
         "sample_rate": sample_rate,
         "valence_cue": valence_cue,
         **({"extra_train": extra_train} if extra_train else {}),
+        **({"extra_test": extra_test} if extra_test else {}),
         "espeak_ng": version,
         **({"flite": flite} if flite is not None else {}),
         "modalities": {
