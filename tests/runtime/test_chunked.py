@@ -91,17 +91,25 @@ def test_a_single_hop_model_still_loads_and_chunks_by_looping(
     assert np.max(np.abs(chunked - looped)) <= 1e-6
 
 
+#: The window graph runs its whole 6 s window at every hop. Under emulation (the arm64
+#: check, qemu on an x86 host) that took about 0.8 s a hop, 6 min for this test's three
+#: passes over 150 hops, so its rows are compared on the first 60 hops: 0.5 s of silence,
+#: then speech (both outputs of the gate, chunks that cross them).
+WINDOW_HOPS = 60
+
+
 @pytest.mark.parametrize("role", ["stream_int8", "stream_single", "window"])
 @pytest.mark.parametrize("gate", [True, False])
 def test_the_pipeline_gives_the_same_rows_in_chunks(
     role: str, gate: bool, exported_models: dict[str, Path], speech_hops: np.ndarray
 ) -> None:
+    hops = speech_hops[:WINDOW_HOPS] if role == "window" else speech_hops
     rows = {}
     for chunk in (1, 9, 250):
         sink = Collect()
         pipeline = Pipeline(AffectModel(exported_models[role]), PipelineSettings(gate=gate))
-        summary = run_stream(Hops(list(speech_hops)), pipeline, [sink], chunk_hops=chunk)
-        assert summary.hops == len(speech_hops)
+        summary = run_stream(Hops(list(hops)), pipeline, [sink], chunk_hops=chunk)
+        assert summary.hops == len(hops)
         rows[chunk] = [(r.index, r.arousal, r.valence, r.speech, r.output) for r in sink.readings]
     assert rows[9] == rows[1] and rows[250] == rows[1]
     outputs = {row[4] for row in rows[1]}
