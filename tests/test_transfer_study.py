@@ -458,9 +458,26 @@ def test_more_test_sessions_score_the_same_students(tiny_corpus: Path, tmp_path:
     few, many = records[tiny_corpus], records[wider]
     assert many["test_sessions"] == [*few["test_sessions"], "test_3", "test_4"]
     assert many["corpus"]["extra_test"] == 2 and "extra_test" not in few["corpus"]
+    # the same student: every snapshot's weights are equal, bit for bit
+    weights = [
+        torch.load(
+            tmp_path / f"runs-{c.name}" / "all--transfer" / "s0" / transfer_study.SNAPSHOT_WEIGHTS,
+            weights_only=True,
+        )
+        for c in (tiny_corpus, wider)
+    ]
+    assert sorted(weights[0]) == sorted(weights[1]) == [2, 4]
+    for epoch, state in weights[0].items():
+        assert all(torch.equal(v, weights[1][epoch][k]) for k, v in state.items())
     for epoch, snapshot in few["snapshots"].items():
         assert many["snapshots"][epoch]["dev"] == snapshot["dev"]
-        assert many["snapshots"][epoch]["test_sums"][:2] == snapshot["test_sums"]
+        # here the test batch grows from 2 to 4 sessions (under PREDICT_BATCH), which a CPU
+        # kernel may round differently: float32 rounding, not another student. On the
+        # recola split the first 18 sessions keep their batch and must match to the bit
+        # (tests/test_study_docs.py).
+        np.testing.assert_allclose(
+            many["snapshots"][epoch]["test_sums"][:2], snapshot["test_sums"], rtol=1e-6
+        )
     assert many["snapshots"]["4"]["test"] != few["snapshots"]["4"]["test"]
     # the data ceiling's corpus must carry the same extra test sessions
     more = tmp_path / "more"
