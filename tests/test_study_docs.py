@@ -183,3 +183,47 @@ def test_a_committed_table_is_its_result_files_table(results: str) -> None:
     folder = ROOT / results
     assert json.loads((folder / "table.json").read_text(encoding="utf-8")) == study
     assert (folder / "table.md").read_text(encoding="utf-8") == transfer_study.format_table(study)
+
+
+WIDER = re.compile(r"(?P<narrow>docs/results/study[^/]*)-t(?P<sessions>\d+)")
+
+
+def _wider_tables() -> list[tuple[str, str]]:
+    """(wider, narrow): each table scored on a larger test split and the same CPU's table
+    on the study corpus's own test sessions."""
+    out = []
+    for path in sorted(ROOT.glob("docs/results/study*-t*")):
+        match = WIDER.fullmatch(path.relative_to(ROOT).as_posix())
+        if match:
+            out.append((match[0], match["narrow"]))
+    return out
+
+
+def test_every_wider_table_has_its_narrow_table() -> None:
+    wider = _wider_tables()
+    assert wider, "protocol.md's third table (docs/results/study-xeon-t180) is missing"
+    for folder, narrow in wider:
+        assert (ROOT / narrow / "table.json").is_file(), f"{folder}: no {narrow} to compare"
+
+
+@pytest.mark.parametrize(("wider", "narrow"), _wider_tables())
+def test_a_larger_test_split_scores_the_same_students(wider: str, narrow: str) -> None:
+    """protocol.md: the third table's corpus adds test sessions only, so every run that both
+    folders hold trained the same student. Its dev scores, and the sums of the test sessions
+    the two splits share, are equal to the last digit; the folder holds more test sessions
+    and was computed on the same CPU."""
+    many = transfer_study.load_results(ROOT / wider)
+    few = transfer_study.load_results(ROOT / narrow)
+    shared = [(c, s) for c, records in many.items() for s in records if s in few.get(c, {})]
+    assert shared, f"{wider} and {narrow} share no run"
+    for cell, seed in shared:
+        a, b = many[cell][seed], few[cell][seed]
+        where = f"{wider}/{transfer_study.result_file_name(cell, seed)}"
+        n = len(b["test_sessions"])
+        assert len(a["test_sessions"]) > n and a["test_sessions"][:n] == b["test_sessions"]
+        assert a["machine"]["cpu"] == b["machine"]["cpu"], where
+        assert sorted(a["snapshots"]) == sorted(b["snapshots"]), where
+        for epoch, snapshot in b["snapshots"].items():
+            assert a["snapshots"][epoch]["dev"] == snapshot["dev"], f"{where} epoch {epoch}"
+            shared_sums = a["snapshots"][epoch]["test_sums"][:n]
+            assert shared_sums == snapshot["test_sums"], f"{where} epoch {epoch}"
