@@ -5,6 +5,10 @@ the model card. Runtime-only (numpy, onnxruntime, soundfile); no torch.
     python scripts/default_model.py clip CORPUS OUT_DIR --model MODEL.onnx [--seconds 30]
     python scripts/default_model.py card WORK MODELS_DIR DEMO_DIR
     python scripts/default_model.py winner student|baseline|teacher
+    python scripts/default_model.py study [--check]
+
+``study`` rewrites the card's study block from the study's tables (they grow between builds
+of the model); with ``--check`` it only says whether the block is current.
 
 ``winner`` prints the training options (one per line) of the transfer study's dev winner
 (``docs/results/study/table.json``), of the all-labels baseline on the same schedule, or the
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import textwrap
 from pathlib import Path
@@ -32,6 +37,7 @@ import soundfile
 from edge_affect.audio import HOP_S, LABEL_NAMES, SAMPLE_RATE
 from edge_affect.cpu import cpu_line
 from edge_affect.formats.arff import gold_standard_table, read_gold_standard, write_arff
+from edge_affect.paths import BUNDLED_MODELS
 from edge_affect.scoring.evaluate import load_corpus_gold
 from edge_affect.scoring.metrics import ccc
 from edge_affect.stream.model import AffectModel
@@ -540,15 +546,25 @@ def _results_section(f: dict[str, Any]) -> list[str]:
 
 #: The transfer study's table (docs/results/transfer-study.md), read when the card is written.
 STUDY_TABLE = Path(__file__).resolve().parents[1] / "docs" / "results" / "study" / "table.json"
+#: The third table: the same students scored on 180 test sessions (protocol.md).
+WIDE_TABLE = STUDY_TABLE.parents[1] / "study-xeon-t180" / "table.json"
+#: The card's study block lies between these lines; ``study`` rewrites it from the tables.
+STUDY_BEGIN = "<!-- study: written from the study's tables by scripts/default_model.py -->"
+STUDY_END = "<!-- /study -->"
 
 
 def _interval(d: dict[str, Any]) -> str:
     return f"{d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]".replace("-", "−")
 
 
+def _crossed(d: dict[str, Any]) -> str:
+    return _interval({"mean": d["mean"], **d["crossed"]})
+
+
 def _study_lines() -> list[str]:
-    """What the transfer study says about the method, from its table (nothing without it):
-    the dev winner (the bundled model's method) and the paper's method, against the baseline."""
+    """What the transfer study says about the method, from its tables (nothing without
+    them): the dev winner (the bundled model's method) and the paper's method against the
+    baseline, with both intervals, and on the larger test split when its table exists."""
     if not STUDY_TABLE.is_file():
         return []
     table = json.loads(STUDY_TABLE.read_text(encoding="utf-8"))
@@ -566,23 +582,71 @@ def _study_lines() -> list[str]:
         return (
             f"- {what} (`{name}`, {len(diff['seeds'])} paired seeds): dev mean CCC "
             f"{dev_mean(cell):.3f} against the baseline's {dev_mean(baseline):.3f}; on test "
-            f"{_interval(diff['arousal'])} arousal and {_interval(diff['valence'])} valence."
+            f"{_interval(diff['arousal'])} arousal and {_interval(diff['valence'])} valence; "
+            f"crossed {_crossed(diff['arousal'])} and {_crossed(diff['valence'])}."
         )
 
     winner = table["dev_winner"]
     lines = [
+        STUDY_BEGIN,
         "**What the study says about the method** "
         "([docs/results/transfer-study.md](../../docs/results/transfer-study.md); the "
         "RECOLA-calibrated corpus, all training sessions labelled, a protocol fixed before the "
         "runs; differences to the audio baseline with 95 % bootstrap intervals over seeds and "
-        "test sessions):",
+        f"test sessions, and the *crossed* interval, which draws the {table['test_sessions']} "
+        "test sessions once for every seed, as every seed is scored on the same sessions):",
     ]
+    compared = ["all/transfer"]
     if winner and winner != "all/baseline" and "difference" in cells[winner]:
         lines.append(against(winner, "the dev winner, this model's method"))
+        compared.insert(0, winner)
     elif winner == "all/baseline":
         lines.append("- the dev winner is the audio baseline itself.")
-    lines += [against("all/transfer", "the paper's method (CCA alignment, weights 1 : 1)"), ""]
+    lines.append(against("all/transfer", "the paper's method (CCA alignment, weights 1 : 1)"))
+    lines += [*_wide_lines(compared), STUDY_END, ""]
     return lines
+
+
+def _wide_lines(compared: list[str]) -> list[str]:
+    """The same comparisons on the third table's 180 test sessions (crossed intervals)."""
+    if not WIDE_TABLE.is_file():
+        return []
+    wide = json.loads(WIDE_TABLE.read_text(encoding="utf-8"))
+    diffs = {n: wide["cells"][n]["difference"] for n in compared
+             if "difference" in wide["cells"].get(n, {})}  # fmt: skip
+    if not diffs:
+        return []
+    parts = [
+        f"`{name}` {_crossed(d['arousal'])} arousal and {_crossed(d['valence'])} valence "
+        f"({len(d['seeds'])} paired seeds)"
+        for name, d in diffs.items()
+    ]
+    return [
+        f"- the same cells scored on {wide['test_sessions']} test sessions (the third table, "
+        f"`docs/results/{WIDE_TABLE.parent.name}`, trained and scored on an "
+        f"{wide['machine']['cpu']['model']}; crossed intervals): " + "; ".join(parts) + "."
+    ]
+
+
+def write_study_block(card: Path, check: bool = False) -> int:
+    """Rewrite the card's study block (between STUDY_BEGIN and STUDY_END) from the study's
+    tables, as ``card`` writes it, leaving every other line; with ``check``, only report
+    whether it is current. The study's tables grow between model builds."""
+    text = card.read_text(encoding="utf-8")
+    begin, end = text.find(STUDY_BEGIN), text.find(STUDY_END)
+    if begin < 0 or end < begin:
+        print(f"{card}: no study block ({STUDY_BEGIN} ... {STUDY_END})", file=sys.stderr)
+        return 2
+    block = "\n".join(_wrap(line) for line in _study_lines()[:-1])  # the block, to STUDY_END
+    new = text[:begin] + block + text[end + len(STUDY_END) :]
+    if check:
+        if new != text:
+            print(f"{card}: the study block is stale: python scripts/default_model.py study")
+            return 1
+        return 0
+    card.write_text(new, encoding="utf-8")
+    print(f"wrote the study block of {card}")
+    return 0
 
 
 def _size_section(f: dict[str, Any]) -> list[str]:
@@ -794,7 +858,11 @@ def main() -> None:
     p.add_argument("--teacher-encoder", default="bigru", help="the teacher's encoder kind")
     p = sub.add_parser("winner")
     p.add_argument("role", choices=("student", "baseline", "teacher"))
+    p = sub.add_parser("study")
+    p.add_argument("--check", action="store_true", help="exit 1 if the card's block is stale")
     args = parser.parse_args()
+    if args.command == "study":
+        sys.exit(write_study_block(BUNDLED_MODELS / "MODEL_CARD.md", check=args.check))
     if args.command == "winner":
         table = json.loads(STUDY_TABLE.read_text(encoding="utf-8"))
         print("\n".join(winner_args(args.role, table)))

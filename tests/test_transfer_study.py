@@ -349,6 +349,18 @@ def _winner(role: str) -> list[str]:
     ).stdout.split()
 
 
+def test_the_model_cards_study_block_is_the_study_tables() -> None:
+    """The card quotes the study's tables, which grow between builds of the model: its block
+    must be what ``scripts/default_model.py study`` writes from the committed tables."""
+    command = [sys.executable, "scripts/default_model.py", "study", "--check"]
+    done = subprocess.run(command, check=False, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    card = (BUNDLED_MODELS / "MODEL_CARD.md").read_text()
+    table = json.loads((ROOT / "docs/results/study/table.json").read_text())
+    mean = table["cells"]["all/transfer"]["difference"]["valence"]["mean"]
+    assert f"{mean:+.3f}".replace("-", "−") in card
+
+
 def test_the_bundled_model_is_trained_with_the_study_dev_winner() -> None:
     """The default model's method is the one the study's protocol chooses on dev (issue 18):
     ``make_default_model.sh`` reads it from the committed table, and the bundled file's

@@ -719,6 +719,7 @@ def assemble(results: Path, seeds: Collection[int] | None = None) -> dict[str, A
     first = next(iter(next(iter(loaded.values())).values()))
     return {
         "corpus": first["corpus"],
+        "test_sessions": len(first["test_sessions"]),
         "plan": first["plan"],
         "machine": first["machine"],
         "env": first["env"],
