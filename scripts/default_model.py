@@ -546,7 +546,7 @@ def _results_section(f: dict[str, Any]) -> list[str]:
 
 #: The transfer study's table (docs/results/transfer-study.md), read when the card is written.
 STUDY_TABLE = Path(__file__).resolve().parents[1] / "docs" / "results" / "study" / "table.json"
-#: The third table: the same students scored on 180 test sessions (protocol.md).
+#: The third table: the same cells trained on one CPU and scored on 180 test sessions.
 WIDE_TABLE = STUDY_TABLE.parents[1] / "study-xeon-t180" / "table.json"
 #: The card's study block lies between these lines; ``study`` rewrites it from the tables.
 STUDY_BEGIN = "<!-- study: written from the study's tables by scripts/default_model.py -->"
