@@ -437,6 +437,43 @@ def test_ctrl_c_during_start_up_is_one_line(speech: Path, tmp_path: Path) -> Non
             assert "(interrupted" in stdout
 
 
+def test_a_stop_python_would_drop_still_stops() -> None:
+    """A signal handled inside a ``__del__`` (or the import system's weakref callbacks, where CI
+    once caught a SIGTERM at start-up) raises where Python drops exceptions: the stop must still
+    land, later, with no "Exception ignored" on stderr."""
+    script = textwrap.dedent(
+        """
+        import signal, time
+        from edge_affect import signals
+
+        signals.install()
+
+        class Dropper:
+            def __del__(self):
+                signal.raise_signal(signal.SIGTERM)  # the handler runs here, inside __del__
+
+        try:
+            Dropper()
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                time.sleep(0.01)
+            print("not stopped")
+        except KeyboardInterrupt as stop:
+            print("stopped by", signals.signal_name(stop), signals.fired())
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "stopped by SIGTERM SIGTERM", (result.stdout, result.stderr)
+    assert result.stderr == ""
+
+
 # ----------------------------------------------------------------- 8: run - (pipes)
 
 
