@@ -4,11 +4,12 @@ table disagreed with its own JSON).
 Every Markdown table in the study's pages that reports a paired difference (a "Δ" column)
 is preceded by a marker comment:
 
-* ``<!-- study-table seeds=SPEC [results=FOLDER] -->``: each row names its cell in backticks
-  (the first `regime/method` in its first column); the columns the test knows (below) must
-  equal what :func:`transfer_study.assemble` computes from the committed result files in
-  FOLDER (default ``docs/results/study``; a second CPU's table has its own) over those seeds
-  (``all``: every file, i.e. ``table.json``; ``10``: seeds 0-9; ``10-14``; ``0,3``);
+* ``<!-- study-table seeds=SPEC [results=FOLDER] [sessions=FIRST-LAST] -->``: each row names
+  its cell in backticks (the first `regime/method` in its first column); the columns the test
+  knows (below) must equal what :func:`transfer_study.assemble` computes from the committed
+  result files in FOLDER (default ``docs/results/study``; a second CPU's table has its own)
+  over those seeds (``all``: every file, i.e. ``table.json``; ``10``: seeds 0-9; ``10-14``;
+  ``0,3``), scored on those test sessions (positions in the split, from 1; default all);
 * ``<!-- study-table unchecked: WHY -->``: a table that mixes seed counts or quotes figures
   from elsewhere, with the reason in the page's source.
 
@@ -34,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = "docs/results/study"
 PAGES = ("README.md", "docs/results/transfer-study.md")
 MARKER = re.compile(
-    r"<!-- study-table (seeds=(?P<seeds>\S+)( results=(?P<results>\S+))?|unchecked: .+?) -->"
+    r"<!-- study-table (seeds=(?P<seeds>\S+)( results=(?P<results>\S+))?"
+    r"( sessions=(?P<first>\d+)-(?P<last>\d+))?|unchecked: .+?) -->"
 )
 CELL = re.compile(r"`((?:all|design|scarce-\d+)/[a-z0-9.-]+)`")
 NUMBER = r"[+-]?\d*\.\d+"
@@ -46,9 +48,9 @@ def _normal(text: str) -> str:
 
 
 @cache
-def _study(results: str, seeds: str) -> dict[str, Any]:
+def _study(results: str, seeds: str, sessions: tuple[int, int] | None = None) -> dict[str, Any]:
     chosen = None if seeds == "all" else _seed_list(seeds)
-    return transfer_study.assemble(ROOT / results, chosen)
+    return transfer_study.assemble(ROOT / results, chosen, sessions)
 
 
 def _tables(page: str) -> list[tuple[int, str | None, list[list[str]]]]:
@@ -121,13 +123,15 @@ def _figures(text: str, heading: str) -> list[float]:
     return [float(x) for x in re.findall(NUMBER if "." in text else r"\d+", text)]
 
 
-def _marked_tables() -> list[tuple[str, int, str, str, list[list[str]]]]:
+def _marked_tables() -> list[tuple[str, int, str, str, tuple[int, int] | None, list[list[str]]]]:
     out = []
     for page in PAGES:
         for line, marker, rows in _tables(page):
             match = MARKER.fullmatch(marker) if marker else None
             if match and match["seeds"]:
-                out.append((page, line, match["results"] or RESULTS, match["seeds"], rows))
+                sessions = (int(match["first"]), int(match["last"])) if match["first"] else None
+                results = match["results"] or RESULTS
+                out.append((page, line, results, match["seeds"], sessions, rows))
     return out
 
 
@@ -145,14 +149,19 @@ def test_every_study_table_in_the_docs_is_marked() -> None:
 
 
 @pytest.mark.parametrize(
-    ("page", "line", "results", "seeds", "rows"),
+    ("page", "line", "results", "seeds", "sessions", "rows"),
     _marked_tables(),
     ids=lambda v: v if isinstance(v, (str, int)) and not isinstance(v, bool) else "",
 )
 def test_a_marked_study_table_shows_the_result_files_figures(
-    page: str, line: int, results: str, seeds: str, rows: list[list[str]]
+    page: str,
+    line: int,
+    results: str,
+    seeds: str,
+    sessions: tuple[int, int] | None,
+    rows: list[list[str]],
 ) -> None:
-    study = _study(results, seeds)
+    study = _study(results, seeds, sessions)
     headings = [_normal(h) for h in rows[0]]
     assert any(h.startswith("Δ test") for h in headings), f"{page}:{line}: no Δ column"
     for offset, row in enumerate(rows[2:], start=line + 2):
@@ -227,3 +236,25 @@ def test_a_larger_test_split_scores_the_same_students(wider: str, narrow: str) -
             assert a["snapshots"][epoch]["dev"] == snapshot["dev"], f"{where} epoch {epoch}"
             shared_sums = a["snapshots"][epoch]["test_sums"][:n]
             assert shared_sums == snapshot["test_sums"], f"{where} epoch {epoch}"
+
+
+@pytest.mark.parametrize(("wider", "narrow"), _wider_tables())
+def test_a_larger_tables_shared_sessions_give_the_smaller_table(wider: str, narrow: str) -> None:
+    """Cut to the test sessions both splits hold, the larger table is the smaller one at the
+    seeds both hold: means, epochs and every interval (the bootstrap draws the same)."""
+    few = _study(narrow, "all")
+    seeds = sorted({s for entry in few["cells"].values() for s in entry["seeds"]})
+    many = transfer_study.assemble(ROOT / wider, seeds, (1, few["test_sessions"]))
+    narrow_now = transfer_study.assemble(
+        ROOT / narrow, sorted({s for e in many["cells"].values() for s in e["seeds"]})
+    )
+    assert many["test_sessions"] == few["test_sessions"]
+    compared = []
+    for name, entry in many["cells"].items():
+        if narrow_now["cells"].get(name, {}).get("seeds") != entry["seeds"]:
+            continue
+        theirs = narrow_now["cells"][name]
+        for key in ("epochs", "dev", "test", "difference"):
+            assert entry.get(key) == theirs.get(key), f"{wider} {name} {key}"
+        compared.append(name)
+    assert "all/transfer" in compared, compared

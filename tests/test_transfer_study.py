@@ -452,6 +452,38 @@ def test_a_table_is_scored_on_one_test_split(tmp_path: Path) -> None:
         transfer_study.assemble(results)
 
 
+def test_a_table_can_be_scored_on_part_of_its_test_split(tmp_path: Path) -> None:
+    """--table-sessions: the test figures come from the chosen sessions' sums alone; all
+    sessions give the stored figures, and a range outside the split is a one-line error."""
+    committed = ROOT / "docs/results/study"
+    results = tmp_path / "results"
+    results.mkdir()
+    for name in ("all--baseline--s0.json", "all--transfer--s0.json"):
+        (results / name).write_bytes((committed / name).read_bytes())
+    whole = transfer_study.assemble(results)
+    assert transfer_study.assemble(results, None, (1, 18)) == whole
+    part = transfer_study.assemble(results, None, (4, 9))
+    assert part["test_sessions"] == 6
+    record = json.loads((results / "all--baseline--s0.json").read_text())
+    sums = np.array(record["snapshots"][str(part["cells"]["all/baseline"]["epochs"])]["test_sums"])
+    expected = transfer_study.ccc_from_sums(sums[3:9].sum(axis=0))
+    assert part["cells"]["all/baseline"]["test"] == {
+        d: round(float(expected[i]), 4) for i, d in enumerate(transfer_study.DIMENSIONS)
+    }
+    assert part["cells"]["all/baseline"]["dev"] == whole["cells"]["all/baseline"]["dev"]
+    assert (
+        part["cells"]["all/transfer"]["difference"] != whole["cells"]["all/transfer"]["difference"]
+    )
+    code, output = _study(["--table-only", "--results", str(results), "--table-sessions", "4-9"])
+    assert code == 0 and "| all/transfer | 1 |" in output, output
+    code, output = _study(["--table-only", "--results", str(results), "--table-sessions", "1-19"])
+    assert code == 2 and "scored on 18 test sessions" in output and "Traceback" not in output
+    code, output = _study(["--table-only", "--results", str(results), "--table-sessions", "9-4"])
+    assert code == 2 and "--table-sessions '9-4'" in output
+    code, output = _study(["--results", str(results), "--table-sessions", "1-4"])
+    assert code == 2 and "go with --table-only" in output
+
+
 @pytest.mark.slow
 def test_more_test_sessions_score_the_same_students(tiny_corpus: Path, tmp_path: Path) -> None:
     """protocol.md's third table: a corpus with extra test sessions trains the same

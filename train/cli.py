@@ -464,6 +464,16 @@ def _seed_list(seeds: str) -> list[int]:
     return chosen
 
 
+def _session_range(sessions: str) -> tuple[int, int]:
+    """``"19-180"`` -> (19, 180): 1-based positions in the test split, both included."""
+    first, _, last = sessions.partition("-")
+    if first.isdigit() and last.isdigit() and 1 <= int(first) <= int(last):
+        return int(first), int(last)
+    raise EdgeAffectError(
+        f"--table-sessions {sessions!r}: give a range of test-split positions, e.g. 19-180"
+    )
+
+
 @reports_errors
 def train_study(
     data: Annotated[
@@ -513,16 +523,29 @@ def train_study(
             "it stood at seeds 0-9, as the docs quote it); writes no file.",
         ),
     ] = None,
+    table_sessions: Annotated[
+        str | None,
+        typer.Option(
+            "--table-sessions",
+            help="With --table-only: print the table scored on these test sessions only "
+            "(19-180: positions in the split, from 1; e.g. the sessions --extra-test added); "
+            "writes no file.",
+        ),
+    ] = None,
 ) -> None:
     """The transfer study (docs/results/protocol.md): runs what has no result file yet, then
     writes table.md and table.json beside the results."""
     with needs_extra("train"):
         from edge_affect_train import transfer_study  # noqa: PLC0415 - host-only
 
-    if table_seeds is not None:
+    if table_seeds is not None or table_sessions is not None:
         if not table_only:
-            raise EdgeAffectError("--table-seeds goes with --table-only")
-        study = transfer_study.assemble(results, _seed_list(table_seeds))
+            raise EdgeAffectError("--table-seeds and --table-sessions go with --table-only")
+        study = transfer_study.assemble(
+            results,
+            None if table_seeds is None else _seed_list(table_seeds),
+            None if table_sessions is None else _session_range(table_sessions),
+        )
         typer.echo(transfer_study.format_table(study), nl=False)
         return
     if not table_only:

@@ -664,12 +664,51 @@ def half_width(difference: dict[str, Any], crossed: bool = False) -> float:
     return float(max((i["high"] - i["low"]) / 2 for i in intervals))
 
 
-def assemble(results: Path, seeds: Collection[int] | None = None) -> dict[str, Any]:
+def restrict_sessions(
+    loaded: dict[str, dict[int, dict[str, Any]]], first: int, last: int
+) -> dict[str, dict[int, dict[str, Any]]]:
+    """The runs as if scored on test sessions ``first``..``last`` only (1-based positions in
+    the split's order, both included): each snapshot's test sums are cut to those sessions
+    and its test CCC recomputed from them. Dev, and so every choice, is unchanged."""
+    out: dict[str, dict[int, dict[str, Any]]] = {}
+    for name, records in loaded.items():
+        for seed, record in records.items():
+            size = len(record["test_sessions"])
+            if not 1 <= first <= last <= size:
+                raise EdgeAffectError(
+                    f"test sessions {first}-{last}: {result_file_name(name, seed)} is scored "
+                    f"on {size} test sessions"
+                )
+            kept = slice(first - 1, last)
+            snapshots = {}
+            for epoch, snapshot in record["snapshots"].items():
+                sums = np.asarray(snapshot["test_sums"], dtype=np.float64)[kept]
+                ccc = ccc_from_sums(sums.sum(axis=0))
+                snapshots[epoch] = {
+                    **snapshot,
+                    "test": {d: round(float(ccc[i]), 6) for i, d in enumerate(DIMENSIONS)},
+                    "test_sums": sums.tolist(),
+                }
+            out.setdefault(name, {})[seed] = {
+                **record,
+                "test_sessions": record["test_sessions"][kept],
+                "snapshots": snapshots,
+            }
+    return out
+
+
+def assemble(
+    results: Path,
+    seeds: Collection[int] | None = None,
+    sessions: tuple[int, int] | None = None,
+) -> dict[str, Any]:
     """The study's table from its result files: every cell, its dev-chosen epochs, means,
     and the paired difference to its reference over the seeds both have.
 
     ``seeds``: use only these seeds' files (the table as it stood when the study had them,
     e.g. the 10-seed tables the docs quote); default every file.
+    ``sessions``: score on these test sessions only (first, last: 1-based positions in the
+    split, both included; :func:`restrict_sessions`), e.g. the sessions a larger split adds.
     """
     check_one_cpu(results)
     loaded = load_results(results)
@@ -683,6 +722,8 @@ def assemble(results: Path, seeds: Collection[int] | None = None) -> dict[str, A
     if not loaded:
         raise EdgeAffectError(f"{results}: no study result files (*--s<seed>.json)")
     check_one_test_split(loaded)
+    if sessions is not None:
+        loaded = restrict_sessions(loaded, *sessions)
     cells: dict[str, Any] = {}
     for name, cell in CELLS.items():
         records = loaded.get(name)
