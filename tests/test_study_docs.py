@@ -22,6 +22,8 @@ read.
 
 import json
 import re
+import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -258,3 +260,42 @@ def test_a_larger_tables_shared_sessions_give_the_smaller_table(wider: str, narr
             assert entry.get(key) == theirs.get(key), f"{wider} {name} {key}"
         compared.append(name)
     assert "all/transfer" in compared, compared
+
+
+SESSIONS_SCRIPT = re.compile(r"scripts/study_sessions\.py (?P<args>[^>]+?) -->")
+
+
+def _breakdowns() -> list[tuple[str, int, str, list[list[str]]]]:
+    return [
+        (page, line, found["args"], rows)
+        for page in PAGES
+        for line, marker, rows in _tables(page)
+        if marker and (found := SESSIONS_SCRIPT.search(marker))
+    ]
+
+
+def test_the_docs_quote_a_session_breakdown() -> None:
+    assert _breakdowns(), "transfer-study.md quotes scripts/study_sessions.py"
+
+
+@pytest.mark.parametrize(("page", "line", "args", "rows"), _breakdowns())
+def test_a_session_breakdown_is_the_scripts_output(
+    page: str, line: int, args: str, rows: list[list[str]]
+) -> None:
+    """A table marked with a scripts/study_sessions.py command shows that command's rows."""
+    done = subprocess.run(
+        [sys.executable, "scripts/study_sessions.py", *args.split()],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    printed = [
+        [_normal(c) for c in line.strip().strip("|").split("|")]
+        for line in done.stdout.splitlines()
+        if line.startswith("|")
+    ]
+    shown = [[_normal(c).replace("`", "") for c in row] for row in rows]
+    assert shown == printed, f"{page}:{line} differs from scripts/study_sessions.py {args}"

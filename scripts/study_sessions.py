@@ -1,0 +1,56 @@
+"""Where a study table's gains sit: pooled over sessions, or within each session.
+
+    python scripts/study_sessions.py docs/results/study-xeon-t180 [--seeds 10] [--sessions 19-180]
+
+The study's test CCC, like AVEC 2016's, is computed over all test sessions joined: it rewards
+predicting how the sessions' levels differ (one speaker calmer than another) as well as how
+each session moves. This prints, for every paired cell, the table's difference (pooled) beside
+the mean over sessions and seeds of each session's own CCC difference (within). A gain that is
+pooled but not within comes from the sessions' levels, not from tracking the moment-to-moment
+course. Each cell at the snapshot its table chose on dev; point figures only, no intervals.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from edge_affect_train import transfer_study as ts
+from edge_affect_train.cli import _seed_list, _session_range
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("results", type=Path)
+    parser.add_argument("--seeds", default="all", help="10 (seeds 0-9), 10-14, 0,3 or all")
+    parser.add_argument("--sessions", help="test-split positions, e.g. 19-180 (default all)")
+    args = parser.parse_args()
+    seeds = None if args.seeds == "all" else _seed_list(args.seeds)
+    sessions = None if args.sessions is None else _session_range(args.sessions)
+    study = ts.assemble(args.results, seeds, sessions)
+    loaded = ts.load_results(args.results)
+    if sessions is not None:
+        loaded = ts.restrict_sessions(loaded, *sessions)
+    print(f"{args.results}: {study['test_sessions']} test sessions, seeds {args.seeds}")
+    print("| cell | vs | Δ arousal pooled / within | Δ valence pooled / within |")
+    print("|---|---|---|---|")
+    for name, entry in study["cells"].items():
+        diff = entry.get("difference")
+        if not diff:
+            continue
+        reference = study["cells"][diff["reference"]]
+        within = []
+        for cell, epochs in ((name, entry["epochs"]), (diff["reference"], reference["epochs"])):
+            sums = np.array(
+                [loaded[cell][s]["snapshots"][str(epochs)]["test_sums"] for s in diff["seeds"]]
+            )  # [seed, session, dim, 6]
+            within.append(ts.ccc_from_sums(sums).mean(axis=(0, 1)))
+        gain = within[0] - within[1]
+        shown = [f"{diff[d]['mean']:+.3f} / {gain[i]:+.3f}" for i, d in enumerate(ts.DIMENSIONS)]
+        print(f"| {name} | {diff['reference']} ({len(diff['seeds'])}) | {' | '.join(shown)} |")
+
+
+if __name__ == "__main__":
+    main()
