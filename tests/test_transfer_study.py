@@ -251,7 +251,7 @@ def test_the_study_resumes_from_its_result_files(tiny_corpus: Path, tmp_path: Pa
     assert "| all/transfer | 2 |" not in output
     assert (results / "table.json").read_bytes() == before
     code, output = _study(shown)
-    assert code == 2 and "--table-seeds goes with --table-only" in output
+    assert code == 2 and "--table-seeds and --table-sessions go with --table-only" in output
 
 
 @pytest.mark.slow
