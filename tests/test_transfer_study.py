@@ -96,6 +96,53 @@ def test_the_paired_interval_is_zero_for_a_method_against_itself_and_finds_a_rea
         transfer_study.paired_difference(a[:3], a)
 
 
+def test_the_within_session_difference_separates_tracking_from_placing_levels() -> None:
+    """Two ways to beat a baseline: follow gold better inside each session, or place the
+    sessions' levels better relative to each other. Only the first shows within sessions."""
+    rng = np.random.default_rng(5)
+    n_seeds, n_sessions = 4, 30
+    baseline, tracks, levels = (np.empty((n_seeds, n_sessions, 2, 6)) for _ in range(3))
+    for s in range(n_sessions):  # every seed is scored on the same test sessions
+        length = int(rng.integers(80, 160))
+        level = rng.normal(0, 0.5, 2)  # the speaker's own level
+        gold = level + rng.normal(0, 0.3, (length, 2))
+        centred, at = gold - gold.mean(axis=0), gold.mean(axis=0)
+        # both miss every session's level by 0.4, so each session's own CCC is the same;
+        # the baseline misses towards the middle (its levels shrink together), the
+        # level-placing method away from it (its levels spread like gold's)
+        miss = 0.4 * np.sign(level)
+        for k in range(n_seeds):
+            course = 0.5 * centred + rng.normal(0, 0.3, (length, 2))
+            course -= course.mean(axis=0)
+            better = 0.5 * course + 0.5 * centred  # follows gold more closely
+            baseline[k, s] = transfer_study.session_sums(course + at - miss, gold)
+            levels[k, s] = transfer_study.session_sums(course + at + miss, gold)
+            tracks[k, s] = transfer_study.session_sums(better + at - miss, gold)
+    same = transfer_study.within_session_difference(baseline, baseline, resamples=1000)
+    for d in transfer_study.DIMENSIONS:
+        for figure in same[d].values():
+            assert figure == {"mean": 0.0, "crossed": {"low": 0.0, "high": 0.0}}
+    by_level = transfer_study.within_session_difference(levels, baseline, resamples=1000)
+    by_course = transfer_study.within_session_difference(tracks, baseline, resamples=1000)
+    for d in transfer_study.DIMENSIONS:
+        assert abs(by_level[d]["within"]["mean"]) < 1e-9
+        assert abs(by_level[d]["within"]["crossed"]["high"]) < 1e-9
+        assert by_level[d]["pooled_minus_within"]["crossed"]["low"] > 0.05
+        assert by_course[d]["within"]["crossed"]["low"] > 0.05
+        # pooled and within agree on a gain that lies in the course
+        assert (
+            abs(by_course[d]["pooled_minus_within"]["mean"])
+            < 0.5 * (by_course[d]["within"]["mean"])
+        )
+    pooled = transfer_study.paired_difference(levels, baseline, resamples=200)
+    for d in transfer_study.DIMENSIONS:
+        assert by_level[d]["pooled_minus_within"]["mean"] == pytest.approx(
+            pooled[d]["mean"], abs=1e-4
+        )
+    with pytest.raises(ValueError, match="equal shapes"):
+        transfer_study.within_session_difference(baseline[:2], baseline)
+
+
 def test_the_crossed_interval_keeps_the_shared_sessions_uncertainty_as_seeds_grow() -> None:
     """Every seed is scored on the same test sessions. A difference that comes from which
     sessions were drawn (here: the method helps on some sessions and hurts on others,

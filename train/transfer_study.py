@@ -635,6 +635,59 @@ def paired_difference(
     return out
 
 
+def within_session_difference(
+    a: np.ndarray, b: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
+) -> dict[str, Any]:
+    """Mean over seeds and test sessions of each session's own CCC(a) - CCC(b), per
+    dimension, and how far the pooled difference exceeds it, each with a crossed 95 %
+    bootstrap interval.
+
+    ``a`` and ``b`` as in :func:`paired_difference`. The study's CCC pools the sessions, so
+    it also rewards placing the sessions' levels relative to each other; ``within`` scores
+    every session alone; ``pooled_minus_within`` is the part of the pooled difference that
+    the sessions' own CCCs do not show. Each resample draws seeds and test sessions as
+    crossed factors, as the crossed interval of :func:`paired_difference` does (one draw of
+    each, every drawn seed scored on the one draw of sessions), and computes both figures
+    on the same draw.
+    """
+    if a.shape != b.shape:
+        raise ValueError(f"paired runs need equal shapes, got {a.shape} and {b.shape}")
+    n_seeds, n_sessions = a.shape[:2]
+    per_session = ccc_from_sums(a) - ccc_from_sums(b)  # [seed, session, dim]
+    pooled = (ccc_from_sums(a.sum(axis=1)) - ccc_from_sums(b.sum(axis=1))).mean(axis=0)
+    rng = np.random.default_rng([seed, 2])
+    seed_w = rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), resamples) / n_seeds
+    session_counts = rng.multinomial(n_sessions, np.full(n_sessions, 1 / n_sessions), resamples)
+    session_w = session_counts.astype(np.float64)
+    within_drawn = np.einsum("rk,ksd,rs->rd", seed_w, per_session, session_w) / n_sessions
+    # [resample, seed, dim, 6]: every seed's sums over the resample's draw of sessions
+    drawn_a, drawn_b = (
+        (session_w @ x.swapaxes(0, 1).reshape(n_sessions, -1)).reshape(
+            resamples, n_seeds, *x.shape[2:]
+        )
+        for x in (a, b)
+    )
+    pooled_drawn = np.einsum("rk,rkd->rd", seed_w, ccc_from_sums(drawn_a) - ccc_from_sums(drawn_b))
+
+    def figure(point: float, drawn: np.ndarray) -> dict[str, Any]:
+        low, high = np.percentile(drawn, [2.5, 97.5])
+        return {
+            "mean": round(point, 4),
+            "crossed": {"low": round(float(low), 4), "high": round(float(high), 4)},
+        }
+
+    out: dict[str, Any] = {}
+    for i, d in enumerate(DIMENSIONS):
+        within = float(per_session[..., i].mean())
+        out[d] = {
+            "within": figure(within, within_drawn[:, i]),
+            "pooled_minus_within": figure(
+                float(pooled[i]) - within, pooled_drawn[:, i] - within_drawn[:, i]
+            ),
+        }
+    return out
+
+
 def _half(bounds: tuple[float, float]) -> float:
     return round((bounds[1] - bounds[0]) / 2, 4)
 
