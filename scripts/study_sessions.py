@@ -14,15 +14,24 @@ intervals (seeds and test sessions resampled as crossed factors, 10 000 resample
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 
+from edge_affect.errors import EdgeAffectError
 from edge_affect_train import transfer_study as ts
 from edge_affect_train.cli import _seed_list, _session_range
 
 
 def main() -> None:
+    try:
+        _main()
+    except EdgeAffectError as error:
+        sys.exit(f"error: {error}")
+
+
+def _main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("results", type=Path)
     parser.add_argument("--seeds", default="all", help="10 (seeds 0-9), 10-14, 0,3 or all")

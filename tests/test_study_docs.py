@@ -299,3 +299,25 @@ def test_a_session_breakdown_is_the_scripts_output(
     ]
     shown = [[_normal(c).replace("`", "") for c in row] for row in rows]
     assert shown == printed, f"{page}:{line} differs from scripts/study_sessions.py {args}"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["no-such-folder"], "no study result files"),
+        (["docs/results/study-xeon", "--seeds", "x"], "--seeds 'x'"),
+        (["docs/results/study-xeon", "--sessions", "5-400"], "scored on 18 test sessions"),
+    ],
+)
+def test_the_session_breakdown_refuses_bad_input_in_one_line(args: list[str], message: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "scripts/study_sessions.py", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode != 0 and done.stdout == ""
+    assert done.stderr.startswith("error: ") and message in done.stderr
+    assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr
