@@ -205,6 +205,25 @@ def test_label_scarce_splits_keep_one_subset_per_seed(tiny_corpus: Path) -> None
         labelled_subset(train, 3, seed=0)
 
 
+def test_labelled_sessions_can_be_named(tiny_corpus: Path) -> None:
+    """The more/* cells keep the labels of the study corpus's own training sessions, by name,
+    whatever the seed; the rest of the larger corpus trains without the task loss."""
+    train = load_splits(AvecCorpus(tiny_corpus), FrontendConfig(), splits=("train",))["train"]
+    named = train[1].name
+    for seed in (0, 4):
+        config = TrainConfig(labelled_sessions=(named,), seed=seed, chunk_s=4.0)
+        semi, same_config = scarce_split(train, config, keeps_unlabelled=True)
+        assert same_config == config
+        assert [bool(torch.isnan(s.labels).all()) for s in semi] == [True, False]
+        torch.testing.assert_close(semi[1].labels, train[1].labels)
+    alone, _ = scarce_split(train, config, keeps_unlabelled=False)
+    assert [s.name for s in alone] == [named]
+    with pytest.raises(EdgeAffectError, match="not in the training split: train_99"):
+        scarce_split(train, TrainConfig(labelled_sessions=(named, "train_99")), True)
+    with pytest.raises(EdgeAffectError, match="as a count or by name, not both"):
+        TrainConfig(labelled=1, labelled_sessions=(named,))
+
+
 def test_unlabelled_chunks_train_translation_and_alignment_but_not_the_task() -> None:
     torch.manual_seed(0)
     student = AudioStudent(StudentConfig(FrontendConfig(), EncoderConfig(hidden=8), 8))
@@ -331,6 +350,18 @@ def test_the_more_data_ceiling_trains_on_more_speakers_with_equal_steps(
     table = json.loads((results / "table.json").read_text())
     assert table["cells"]["all/ceiling-data"]["difference"]["reference"] == "all/baseline"
     assert table["dev_winner"] == "all/baseline"  # a ceiling is never the default method
+    # the more/* cells: the same larger corpus and steps, labels on the study corpus's
+    # training sessions only, and the all-labels teacher of the seed
+    code, output = _study([*args, "--cell", "more/align-mse", "--more-data", str(more)])
+    assert code == 0, output
+    saved = load_checkpoint(runs / "more--align-mse" / "s0" / "checkpoint.pt")
+    assert saved["train_args"]["chunks_per_epoch"] == natural
+    assert list(saved["train_args"]["labelled_sessions"]) == [s.name for s in train]
+    assert (runs / "teachers" / "bigru-l0-s0" / "checkpoint.pt").is_file()
+    record = json.loads((results / "more--align-mse--s0.json").read_text())
+    assert record["cell"]["unlabelled_extra"] and record["cell"]["align"] == "mse"
+    table = json.loads((results / "table.json").read_text())
+    assert table["cells"]["more/align-mse"]["difference"]["reference"] == "all/baseline"
 
 
 def test_study_errors_are_one_line(tiny_corpus: Path, tmp_path: Path) -> None:

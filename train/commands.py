@@ -75,21 +75,36 @@ def _unlabelled(session: SessionData) -> SessionData:
 def scarce_split(
     sessions: list[SessionData], config: TrainConfig, keeps_unlabelled: bool
 ) -> tuple[list[SessionData], TrainConfig]:
-    """The training split of a label-scarce run (``config.labelled`` > 0).
+    """The training split of a label-scarce run (``config.labelled`` > 0, or the labelled
+    sessions named in ``config.labelled_sessions``).
 
     A run that can learn without labels (translation or alignment to a teacher) keeps every
     session, the unlabelled ones with NaN labels (no task loss on them). A run that cannot
     (a baseline, a teacher) trains on the labelled sessions alone, with as many chunks per
     epoch as the whole split gives, so both take the same number of optimiser steps.
     """
-    if not config.labelled:
+    if config.labelled_sessions:
+        names = [s.name for s in sessions]
+        missing = sorted(set(config.labelled_sessions) - set(names))
+        if missing:
+            raise EdgeAffectError(
+                f"labelled sessions not in the training split: {', '.join(missing)}"
+            )
+        keep = {i for i, name in enumerate(names) if name in config.labelled_sessions}
+    elif config.labelled:
+        keep = set(labelled_subset(sessions, config.labelled, config.seed))
+    else:
         return sessions, config
-    keep = set(labelled_subset(sessions, config.labelled, config.seed))
     if keeps_unlabelled:
         return [s if i in keep else _unlabelled(s) for i, s in enumerate(sessions)], config
     chunks = _epoch_chunks(sum(s.n_frames for s in sessions), config)
     subset = [s for i, s in enumerate(sessions) if i in keep]
     return subset, replace(config, chunks_per_epoch=config.chunks_per_epoch or chunks)
+
+
+def training_sessions(data: Path) -> tuple[str, ...]:
+    """The names of ``data``'s training sessions (a larger corpus built on it keeps them)."""
+    return tuple(s.name for s in AvecCorpus(data).split("train"))
 
 
 def natural_chunks(data: Path, config: TrainConfig | None = None) -> int:

@@ -68,12 +68,17 @@ class TrainConfig:
     chunks_per_epoch: int = 0
     #: labelled training sessions (0: all); the rest train without the task loss
     labelled: int = 0
+    #: the labelled training sessions by name, instead of ``labelled`` drawn ones (empty:
+    #: as ``labelled``); the rest train without the task loss
+    labelled_sessions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.average_last < 0 or self.chunks_per_epoch < 0 or self.labelled < 0:
             raise EdgeAffectError(
                 "--average-last, chunks per epoch and --labelled must not be negative"
             )
+        if self.labelled and self.labelled_sessions:
+            raise EdgeAffectError("give the labelled sessions as a count or by name, not both")
         if self.average_last > self.epochs:
             raise EdgeAffectError(
                 f"--average-last {self.average_last} is more than the {self.epochs} epochs"
