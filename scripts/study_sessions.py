@@ -1,6 +1,7 @@
 """Where a study table's gains sit: pooled over sessions, or within each session.
 
     python scripts/study_sessions.py docs/results/study-xeon-t180 [--seeds 10] [--sessions 19-180]
+        [--cells all/transfer,scarce-2/transfer]
 
 The study's test CCC, like AVEC 2016's, is computed over all test sessions joined: it rewards
 predicting how the sessions' levels differ (one speaker calmer than another) as well as how
@@ -36,10 +37,17 @@ def _main() -> None:
     parser.add_argument("results", type=Path)
     parser.add_argument("--seeds", default="all", help="10 (seeds 0-9), 10-14, 0,3 or all")
     parser.add_argument("--sessions", help="test-split positions, e.g. 19-180 (default all)")
+    parser.add_argument(
+        "--cells", help="only these paired cells, comma-separated (default: every one)"
+    )
     args = parser.parse_args()
     seeds = None if args.seeds == "all" else _seed_list(args.seeds)
     sessions = None if args.sessions is None else _session_range(args.sessions)
     study = ts.assemble(args.results, seeds, sessions)
+    chosen = None if args.cells is None else args.cells.split(",")
+    unknown = sorted(set(chosen or ()) - set(study["cells"]))
+    if unknown:
+        raise EdgeAffectError(f"--cells: no results for {', '.join(unknown)}")
     loaded = ts.load_results(args.results)
     if sessions is not None:
         loaded = ts.restrict_sessions(loaded, *sessions)
@@ -47,6 +55,8 @@ def _main() -> None:
     print("| cell | vs | dimension | pooled Δ | within Δ | pooled − within |")
     print("|---|---|---|---|---|---|")
     for name, entry in study["cells"].items():
+        if chosen is not None and name not in chosen:
+            continue
         diff = entry.get("difference")
         if not diff:
             continue

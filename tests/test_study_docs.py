@@ -307,6 +307,7 @@ def test_a_session_breakdown_is_the_scripts_output(
         (["no-such-folder"], "no study result files"),
         (["docs/results/study-xeon", "--seeds", "x"], "--seeds 'x'"),
         (["docs/results/study-xeon", "--sessions", "5-400"], "scored on 18 test sessions"),
+        (["docs/results/study-xeon", "--cells", "all/transfer,all/nothing"], "all/nothing"),
     ],
 )
 def test_the_session_breakdown_refuses_bad_input_in_one_line(args: list[str], message: str) -> None:
