@@ -274,6 +274,17 @@ def _breakdowns() -> list[tuple[str, int, str, list[list[str]]]]:
     ]
 
 
+def _study_sessions(args: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "scripts/study_sessions.py", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
 def test_the_docs_quote_a_session_breakdown() -> None:
     assert _breakdowns(), "transfer-study.md quotes scripts/study_sessions.py"
 
@@ -283,14 +294,7 @@ def test_a_session_breakdown_is_the_scripts_output(
     page: str, line: int, args: str, rows: list[list[str]]
 ) -> None:
     """A table marked with a scripts/study_sessions.py command shows that command's rows."""
-    done = subprocess.run(
-        [sys.executable, "scripts/study_sessions.py", *args.split()],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = _study_sessions(args.split())
     assert done.returncode == 0, done.stderr
     printed = [
         [_normal(c) for c in line.strip().strip("|").split("|")]
@@ -311,14 +315,7 @@ def test_a_session_breakdown_is_the_scripts_output(
     ],
 )
 def test_the_session_breakdown_refuses_bad_input_in_one_line(args: list[str], message: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "scripts/study_sessions.py", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = _study_sessions(args)
     assert done.returncode != 0 and done.stdout == ""
     assert done.stderr.startswith("error: ") and message in done.stderr
     assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr

@@ -611,12 +611,7 @@ def paired_difference(
     seed_pick = rng.integers(0, n_seeds, (resamples, n_seeds))
     shared = rng.multinomial(n_sessions, np.full(n_sessions, 1 / n_sessions), resamples)
     # [resample, seed, dim, 6]: every seed's sums over the shared draw of sessions
-    drawn_a, drawn_b = (
-        (shared.astype(np.float64) @ x.swapaxes(0, 1).reshape(n_sessions, -1)).reshape(
-            resamples, *x.shape[:1], *x.shape[2:]
-        )
-        for x in (a, b)
-    )
+    drawn_a, drawn_b = (_drawn_sessions(x, shared) for x in (a, b))
     pick = seed_pick[:, :, None, None]
     crossed = (
         ccc_from_sums(np.take_along_axis(drawn_a, pick, axis=1))
@@ -670,15 +665,9 @@ def within_session_difference(
     rng = np.random.default_rng([seed, 2])
     seed_w = rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), resamples) / n_seeds
     session_counts = rng.multinomial(n_sessions, np.full(n_sessions, 1 / n_sessions), resamples)
-    session_w = session_counts.astype(np.float64)
-    within_drawn = np.einsum("rk,ksd,rs->rd", seed_w, per_session, session_w) / n_sessions
+    within_drawn = np.einsum("rk,ksd,rs->rd", seed_w, per_session, session_counts) / n_sessions
     # [resample, seed, dim, 6]: every seed's sums over the resample's draw of sessions
-    drawn_a, drawn_b = (
-        (session_w @ x.swapaxes(0, 1).reshape(n_sessions, -1)).reshape(
-            resamples, n_seeds, *x.shape[2:]
-        )
-        for x in (a, b)
-    )
+    drawn_a, drawn_b = (_drawn_sessions(x, session_counts) for x in (a, b))
     pooled_drawn = np.einsum("rk,rkd->rd", seed_w, ccc_from_sums(drawn_a) - ccc_from_sums(drawn_b))
 
     def figure(point: float, drawn: np.ndarray) -> dict[str, Any]:
@@ -697,6 +686,18 @@ def within_session_difference(
                 float(pooled[i]) - within, pooled_drawn[:, i] - within_drawn[:, i]
             ),
         }
+    return out
+
+
+def _drawn_sessions(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``[resample, seed, dim, 6]``: every seed's sums (``sums``: ``[seed, session, dim, 6]``)
+    over each resample's draw of sessions (``counts``: ``[resample, session]``, how often
+    each session was drawn; the same draw for every seed)."""
+    n_seeds, n_sessions = sums.shape[:2]
+    flat = sums.swapaxes(0, 1).reshape(n_sessions, -1)
+    out: np.ndarray = (counts.astype(np.float64) @ flat).reshape(
+        len(counts), n_seeds, *sums.shape[2:]
+    )
     return out
 
 
