@@ -5,11 +5,13 @@ latent, and the recola preset."""
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from torch import Tensor
 from typer.testing import CliRunner
 
 from edge_affect.audio import LABEL_RATE_HZ
@@ -29,7 +31,13 @@ from edge_affect_train.losses import task_loss
 from edge_affect_train.models import AudioStudent, EncoderConfig, StudentConfig
 from edge_affect_train.synth import generate_corpus
 from edge_affect_train.synth.config import PRESETS
-from edge_affect_train.trainer import PREDICT_BATCH, TrainConfig, predict_sessions
+from edge_affect_train.trainer import (
+    PREDICT_BATCH,
+    Runtime,
+    TrainConfig,
+    predict_sessions,
+    training_batches,
+)
 from edge_affect_train.transfer import StudentTask, TransferConfig
 from tests.test_cli_train import FAST
 
@@ -224,6 +232,50 @@ def test_labelled_sessions_can_be_named(tiny_corpus: Path) -> None:
         TrainConfig(labelled=1, labelled_sessions=(named,))
 
 
+def _session(name: str, n_frames: int, labelled: bool, fill: float) -> SessionData:
+    labels = torch.full((n_frames, 2), float(fill) if labelled else float("nan"))
+    labels[:, 0] += torch.arange(n_frames) / n_frames  # every frame's labels differ
+    return SessionData(name, "train", torch.full((4 * n_frames, 3), float(fill)), labels, labels)
+
+
+def _rows(batch: dict[str, Tensor]) -> list[tuple[float, float]]:
+    """Each chunk of ``batch`` as (its session's fill value, its first label frame)."""
+    chunks = zip(batch["mel"], batch["labels"], strict=True)
+    return [(float(mel[0, 0]), float(labels[0, 0])) for mel, labels in chunks]
+
+
+def test_mixed_batches_are_the_labelled_runs_batches_plus_unlabelled_chunks() -> None:
+    """The mixed/* cells: each batch is, chunk for chunk, the batch of a run on the labelled
+    sessions alone, with the unlabelled chunks appended; as many steps as that run."""
+    labelled = [_session(f"train_{i}", 300 + 40 * i, True, i) for i in (1, 2, 3)]
+    unlabelled = [_session(f"train_{i}", 500, False, i) for i in (4, 5, 6, 7)]
+    mixed = [labelled[0], unlabelled[0], labelled[1], *unlabelled[1:], labelled[2]]
+    config = TrainConfig(seed=3, chunk_s=2.0, batch_size=4)  # 22 chunks of 50 frames
+    runtime = Runtime(torch.device("cpu"))
+    alone = training_batches(labelled, config, runtime)
+    both = training_batches(mixed, replace(config, unlabelled_per_batch=3), runtime)
+    for epoch in (0, 1):
+        alone.set_epoch(epoch)
+        both.set_epoch(epoch)
+        assert len(both) == len(alone) == 6
+        drawn: set[float] = set()
+        for one, two in zip(alone, both, strict=True):
+            rows = _rows(two)
+            assert rows[: len(rows) - 3] == _rows(one)  # the labelled run's chunks, in order
+            extra = two["labels"][len(rows) - 3 :]
+            assert len(rows) - 3 == len(_rows(one)) and bool(torch.isnan(extra).all())
+            drawn |= {fill for fill, _ in rows[len(rows) - 3 :]}
+        assert drawn <= {4.0, 5.0, 6.0, 7.0} and len(drawn) > 1
+    assert both.audio_h > alone.audio_h
+    with pytest.raises(EdgeAffectError, match="this run has 3 labelled and 0 unlabelled"):
+        training_batches(labelled, replace(config, unlabelled_per_batch=3), runtime)
+    short = [*labelled, _session("train_9", 20, False, 9.0)]
+    with pytest.raises(EdgeAffectError, match="shorter than one chunk"):
+        training_batches(short, replace(config, unlabelled_per_batch=3), runtime)
+    with pytest.raises(EdgeAffectError, match="--unlabelled-per-batch must not be negative"):
+        TrainConfig(unlabelled_per_batch=-1)
+
+
 def test_unlabelled_chunks_train_translation_and_alignment_but_not_the_task() -> None:
     torch.manual_seed(0)
     student = AudioStudent(StudentConfig(FrontendConfig(), EncoderConfig(hidden=8), 8))
@@ -362,6 +414,15 @@ def test_the_more_data_ceiling_trains_on_more_speakers_with_equal_steps(
     assert record["cell"]["unlabelled_extra"] and record["cell"]["align"] == "mse"
     table = json.loads((results / "table.json").read_text())
     assert table["cells"]["more/align-mse"]["difference"]["reference"] == "all/baseline"
+    # the mixed/* cells: the all-labels run's batches (its steps), plus unlabelled chunks
+    code, output = _study([*args, "--cell", "mixed/align-mse", "--more-data", str(more)])
+    assert code == 0, output
+    saved = load_checkpoint(runs / "mixed--align-mse" / "s0" / "checkpoint.pt")
+    assert saved["train_args"]["chunks_per_epoch"] == 0
+    assert saved["train_args"]["unlabelled_per_batch"] == 8
+    assert list(saved["train_args"]["labelled_sessions"]) == [s.name for s in train]
+    record = json.loads((results / "mixed--align-mse--s0.json").read_text())
+    assert record["corpus"]["extra_train"] == extra and record["cell"]["align"] == "mse"
 
 
 def test_study_errors_are_one_line(tiny_corpus: Path, tmp_path: Path) -> None:
@@ -383,6 +444,11 @@ def test_student_options_check_their_values(tiny_corpus: Path, tmp_path: Path) -
         (["--method", "baseline", "--labelled", "5"], "the training split has 2 sessions"),
         (["--method", "baseline", "--average-last", "3"], "--average-last 3 is more than"),
         (["--method", "baseline", "--translate-to", "pixels"], "unknown translation target"),
+        (["--method", "baseline", "--unlabelled-per-batch", "-1"], "must not be negative"),
+        (
+            ["--method", "baseline", "--labelled", "1", "--unlabelled-per-batch", "4"],
+            "this run has 1 labelled and 0 unlabelled",
+        ),
     ]
     for extra, message in bad:
         result = runner.invoke(app, [*args, *extra])

@@ -343,6 +343,16 @@ def train_student(
     quiet: Quiet = False,
     average_last: AverageLast = 0,
     labelled: Labelled = 0,
+    unlabelled_per_batch: Annotated[
+        int,
+        typer.Option(
+            "--unlabelled-per-batch",
+            help="With --labelled, a transfer student: every batch holds --batch-size labelled "
+            "chunks, drawn as a run on the labelled sessions alone draws them (an epoch covers "
+            "those once), plus N chunks of the unlabelled ones. 0: an epoch covers all "
+            "sessions once, chunks drawn from all alike.",
+        ),
+    ] = 0,
 ) -> None:
     """Stage 2: train the audio student (transfer, baseline or an ablation)."""
     with needs_extra("train"):
@@ -362,6 +372,7 @@ def train_student(
         average_last,
         labelled,
     )
+    args["unlabelled_per_batch"] = unlabelled_per_batch
     weights = (translation_weight, alignment_weight)
     run = commands.student_run(
         data,

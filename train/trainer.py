@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
 from edge_affect.audio import LABEL_RATE_HZ
-from edge_affect.errors import EdgeAffectError
+from edge_affect.errors import DataFormatError, EdgeAffectError
 from edge_affect.scoring.metrics import ccc_per_dimension
 from edge_affect_train.data.tensors import ChunkDataset, SessionData
 from edge_affect_train.loop import (
@@ -71,12 +71,19 @@ class TrainConfig:
     #: the labelled training sessions by name, instead of ``labelled`` drawn ones (empty:
     #: as ``labelled``); the rest train without the task loss
     labelled_sessions: tuple[str, ...] = ()
+    #: > 0: mixed batches. Each holds ``batch_size`` chunks of the labelled training
+    #: sessions, drawn as a run on those sessions alone draws them (same chunks, order and
+    #: steps), plus this many chunks of the sessions without labels (NaN: translation and
+    #: alignment only), drawn from their own random stream
+    unlabelled_per_batch: int = 0
 
     def __post_init__(self) -> None:
-        if self.average_last < 0 or self.chunks_per_epoch < 0 or self.labelled < 0:
+        if min(self.average_last, self.chunks_per_epoch, self.labelled) < 0:
             raise EdgeAffectError(
                 "--average-last, chunks per epoch and --labelled must not be negative"
             )
+        if self.unlabelled_per_batch < 0:
+            raise EdgeAffectError("--unlabelled-per-batch must not be negative")
         if self.labelled and self.labelled_sessions:
             raise EdgeAffectError("give the labelled sessions as a count or by name, not both")
         if self.average_last > self.epochs:
@@ -220,23 +227,101 @@ def _progress(quiet: bool, total: int, epoch: int) -> Iterator[Any]:
 
 
 def _loader(
-    dataset: ChunkDataset, config: TrainConfig, runtime: Runtime
-) -> tuple[DataLoader[Any], Any]:
+    dataset: ChunkDataset, config: TrainConfig, runtime: Runtime, batch_size: int, shuffle: bool
+) -> tuple[DataLoader[Any], DistributedSampler[Any] | None]:
     sampler: DistributedSampler[Any] | None = None
     if runtime.world > 1:
         sampler = DistributedSampler(
-            dataset, runtime.world, runtime.rank, shuffle=True, seed=config.seed
+            dataset, runtime.world, runtime.rank, shuffle=shuffle, seed=config.seed
         )
     generator = torch.Generator().manual_seed(config.seed)
     loader = DataLoader(
         dataset,
-        batch_size=config.batch_size,
-        shuffle=sampler is None,
+        batch_size=batch_size,
+        shuffle=shuffle and sampler is None,
         sampler=sampler,
         generator=generator,
         drop_last=False,
     )
     return loader, sampler
+
+
+#: The random stream of a mixed batch's unlabelled chunks (apart from the labelled ones').
+_UNLABELLED_STREAM = (0x0B1E,)
+
+
+@dataclass
+class TrainingBatches:
+    """An epoch's batches (``set_epoch`` first): one loader, or with mixed batches
+    (``TrainConfig.unlabelled_per_batch``) the labelled loader's batches with the
+    unlabelled loader's appended chunk-wise."""
+
+    loaders: list[DataLoader[Any]]
+    samplers: list[DistributedSampler[Any] | None]
+
+    def set_epoch(self, epoch: int) -> None:
+        for loader, sampler in zip(self.loaders, self.samplers, strict=True):
+            cast(ChunkDataset, loader.dataset).set_epoch(epoch)
+            if sampler is not None:
+                sampler.set_epoch(epoch)
+
+    @property
+    def audio_h(self) -> float:
+        """Hours of training audio in one epoch."""
+        datasets = [cast(ChunkDataset, loader.dataset) for loader in self.loaders]
+        return sum(d.n_chunks * d.chunk_frames for d in datasets) / LABEL_RATE_HZ / 3600
+
+    def __len__(self) -> int:
+        return len(self.loaders[0])
+
+    def __iter__(self) -> Iterator[dict[str, Tensor]]:
+        if len(self.loaders) == 1:
+            yield from self.loaders[0]
+            return
+        for parts in zip(*self.loaders, strict=True):
+            yield {key: torch.cat([part[key] for part in parts]) for key in parts[0]}
+
+
+def training_batches(
+    sessions: list[SessionData], config: TrainConfig, runtime: Runtime
+) -> TrainingBatches:
+    """The training batches of ``sessions`` under ``config`` (mixed batches split the
+    sessions by their labels: all NaN is unlabelled)."""
+    chunk_frames = round(config.chunk_s * LABEL_RATE_HZ)
+    if not config.unlabelled_per_batch:
+        dataset = ChunkDataset(
+            sessions, chunk_frames, config.seed, n_chunks=config.chunks_per_epoch or None
+        )
+        loader, sampler = _loader(dataset, config, runtime, config.batch_size, shuffle=True)
+        return TrainingBatches([loader], [sampler])
+    unlabelled = [s for s in sessions if bool(torch.isnan(s.labels).all())]
+    labelled = [s for s in sessions if not bool(torch.isnan(s.labels).all())]
+    if not unlabelled or not labelled:
+        raise EdgeAffectError(
+            "--unlabelled-per-batch needs training sessions with labels and sessions without "
+            f"(a transfer student with --labelled); this run has {len(labelled)} labelled and "
+            f"{len(unlabelled)} unlabelled"
+        )
+    dataset = ChunkDataset(
+        labelled, chunk_frames, config.seed, n_chunks=config.chunks_per_epoch or None
+    )
+    loader, sampler = _loader(dataset, config, runtime, config.batch_size, shuffle=True)
+    extra = ChunkDataset(
+        unlabelled,
+        dataset.chunk_frames,
+        config.seed,
+        n_chunks=len(loader) * config.unlabelled_per_batch * runtime.world,
+        stream=_UNLABELLED_STREAM,
+    )
+    if extra.chunk_frames != dataset.chunk_frames:
+        raise DataFormatError(
+            f"an unlabelled training session is shorter than one chunk ({dataset.chunk_frames}"
+            " label frames); give a shorter --chunk-s"
+        )
+    extra_loader, extra_sampler = _loader(
+        extra, config, runtime, config.unlabelled_per_batch, shuffle=False
+    )
+    return TrainingBatches([loader, extra_loader], [sampler, extra_sampler])
 
 
 def _chunk_losses(model: nn.Module, batch: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -246,7 +331,7 @@ def _chunk_losses(model: nn.Module, batch: dict[str, Tensor]) -> dict[str, Tenso
 
 def _train_epoch(
     model: nn.Module,
-    loader: DataLoader[Any],
+    loader: TrainingBatches,
     optimizer: torch.optim.Optimizer,
     config: TrainConfig,
     runtime: Runtime,
@@ -289,23 +374,15 @@ def fit(
         model = DistributedDataParallel(
             task, device_ids=[runtime.device.index] if runtime.device.type == "cuda" else None
         )
-    dataset = ChunkDataset(
-        train_sessions,
-        round(config.chunk_s * LABEL_RATE_HZ),
-        config.seed,
-        n_chunks=config.chunks_per_epoch or None,
-    )
-    loader, sampler = _loader(dataset, config, runtime)
+    batches = training_batches(train_sessions, config, runtime)
     optimizer = adamw(task, config.lr, config.weight_decay)
     logger = _Logger(run_dir, runtime, config.quiet)
-    epoch_audio_h = dataset.n_chunks * dataset.chunk_frames / LABEL_RATE_HZ / 3600
+    epoch_audio_h = batches.audio_h
 
     def run_epoch(epoch: int) -> tuple[dict[str, Any], dict[str, float], float]:
-        dataset.set_epoch(epoch)
-        if sampler is not None:
-            sampler.set_epoch(epoch)
+        batches.set_epoch(epoch)
         t0 = time.perf_counter()
-        train_loss = _train_epoch(model, loader, optimizer, config, runtime, epoch)
+        train_loss = _train_epoch(model, batches, optimizer, config, runtime, epoch)
         seconds = time.perf_counter() - t0
         record: dict[str, Any] = {"epoch": epoch, "train_loss": round(train_loss, 6)}
         dev: dict[str, float] = {}

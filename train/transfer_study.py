@@ -75,6 +75,9 @@ class Cell:
     #: with ``extra_train``: only the study corpus's training sessions keep their labels; the
     #: extra ones train without the task loss (translation and alignment only)
     unlabelled_extra: bool = False
+    #: with ``unlabelled_extra``, > 0: mixed batches instead of the study corpus's steps
+    #: rule: every batch is the all-labels run's batch plus this many unlabelled chunks
+    unlabelled_per_batch: int = 0
     #: a headroom measurement (latent-truth labels or more data), not a method: never the
     #: dev winner, never "the target met"
     ceiling: bool = False
@@ -129,7 +132,23 @@ def _cells() -> list[Cell]:
         Cell(name, align=align, extra_train=MORE_DATA_EXTRA_TRAIN, unlabelled_extra=True)
         for name, align in (("more/transfer", "cca"), ("more/align-mse", "mse"))
     ]
+    # added after seeds 0-3 of the more/* cells (docs/results/protocol.md, "the mixed/*
+    # cells"): the all-labels twin's batches, each with as many unlabelled chunks again
+    cells += [
+        Cell(
+            name,
+            align=align,
+            extra_train=MORE_DATA_EXTRA_TRAIN,
+            unlabelled_extra=True,
+            unlabelled_per_batch=MIXED_UNLABELLED_PER_BATCH,
+        )
+        for name, align in (("mixed/align-mse", "mse"), ("mixed/transfer", "cca"))
+    ]
     return cells
+
+
+#: The unlabelled chunks a ``mixed/*`` batch adds to the labelled batch (as many as it has).
+MIXED_UNLABELLED_PER_BATCH = 8
 
 
 #: The extra training sessions of ``all/ceiling-data``: 3 x the study's 18 (72 speakers).
@@ -247,7 +266,9 @@ def run_one(
     """Train one (cell, seed) and write its result file; returns a one-line summary.
 
     A cell with ``extra_train`` trains on ``more_data`` (checked by :func:`check_more_data`)
-    with as many chunks per epoch as ``data``'s training split gives.
+    with as many chunks per epoch as ``data``'s training split gives; with
+    ``unlabelled_per_batch``, each batch is the batch of a run on ``data``'s training split
+    plus that many chunks of the extra (unlabelled) sessions.
     """
     import torch  # noqa: PLC0415 - in the worker only
 
@@ -264,10 +285,14 @@ def run_one(
     if cell.extra_train:
         if more_data is None:
             raise EdgeAffectError(f"{cell.name} needs --more-data")
-        extra["chunks_per_epoch"] = commands.natural_chunks(data)
         train_data = more_data
         if cell.unlabelled_extra:
             extra["labelled_sessions"] = commands.training_sessions(data)
+        if cell.unlabelled_per_batch:
+            # the labelled loader draws as the all-labels twin's does, steps included
+            extra["unlabelled_per_batch"] = cell.unlabelled_per_batch
+        else:
+            extra["chunks_per_epoch"] = commands.natural_chunks(data)
     args = _train_args(
         seed,
         plan.epochs,

@@ -105,8 +105,9 @@ class ChunkDataset(Dataset[dict[str, Tensor]]):
 
     An epoch holds about as many chunks as it takes to cover the data once, or ``n_chunks``
     (a label-scarce baseline takes as many optimiser steps as a run on every session). Chunk
-    starts are drawn from ``(seed, epoch)``, so every DDP rank sees the same list and a
-    ``DistributedSampler`` splits it.
+    starts are drawn from ``(seed, epoch, *stream)``, so every DDP rank sees the same list
+    and a ``DistributedSampler`` splits it; a second dataset of the same run (the unlabelled
+    chunks of a mixed batch) takes its own ``stream``.
     """
 
     def __init__(
@@ -115,6 +116,7 @@ class ChunkDataset(Dataset[dict[str, Tensor]]):
         chunk_frames: int,
         seed: int,
         n_chunks: int | None = None,
+        stream: tuple[int, ...] = (),
     ) -> None:
         if not sessions:
             raise DataFormatError("no training sessions")
@@ -123,11 +125,12 @@ class ChunkDataset(Dataset[dict[str, Tensor]]):
         total = sum(s.n_frames for s in sessions)
         self.n_chunks = n_chunks or max(1, total // self.chunk_frames)
         self.seed = seed
+        self.stream = stream
         self.picks: list[tuple[int, int]] = []
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
-        rng = np.random.default_rng([self.seed, epoch])
+        rng = np.random.default_rng([self.seed, epoch, *self.stream])
         lengths = np.array([s.n_frames for s in self.sessions], dtype=np.float64)
         chosen = rng.choice(len(self.sessions), size=self.n_chunks, p=lengths / lengths.sum())
         self.picks = [
