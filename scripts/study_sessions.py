@@ -1,7 +1,7 @@
 """Where a study table's gains sit: pooled over sessions, or within each session.
 
     python scripts/study_sessions.py docs/results/study-xeon-t180 [--seeds 10] [--sessions 19-180]
-        [--cells all/transfer,scarce-2/transfer]
+        [--cells all/transfer,scarce-2/transfer] [--against design/align-mse]
 
 The study's test CCC, like AVEC 2016's, is computed over all test sessions joined: it rewards
 predicting how the sessions' levels differ (one speaker calmer than another) as well as how
@@ -10,6 +10,9 @@ the mean over sessions and seeds of each session's own CCC difference (within). 
 pooled but not within comes from the sessions' levels, not from tracking the moment-to-moment
 course. Each cell at the snapshot its table chose on dev; both with their crossed 95 %
 intervals (seeds and test sessions resampled as crossed factors, 10 000 resamples).
+
+``--against CELL`` compares every chosen cell with CELL instead of the table's reference (at
+the seeds both have, each at the snapshot its own table chose): what a cell adds to its twin.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ def _main() -> None:
     parser.add_argument(
         "--cells", help="only these paired cells, comma-separated (default: every one)"
     )
+    parser.add_argument("--against", help="compare with this cell, not the table's reference")
     args = parser.parse_args()
     seeds = None if args.seeds == "all" else _seed_list(args.seeds)
     sessions = None if args.sessions is None else _session_range(args.sessions)
@@ -48,6 +52,8 @@ def _main() -> None:
     unknown = sorted(set(chosen or ()) - set(study["cells"]))
     if unknown:
         raise EdgeAffectError(f"--cells: no results for {', '.join(unknown)}")
+    if args.against is not None and args.against not in study["cells"]:
+        raise EdgeAffectError(f"--against: no results for {args.against}")
     loaded = ts.load_results(args.results)
     if sessions is not None:
         loaded = ts.restrict_sessions(loaded, *sessions)
@@ -58,7 +64,10 @@ def _main() -> None:
         if chosen is not None and name not in chosen:
             continue
         diff = entry.get("difference")
-        if not diff:
+        if args.against is not None and name != args.against:
+            other = study["cells"][args.against]["seeds"]
+            diff = {"reference": args.against, "seeds": [s for s in entry["seeds"] if s in other]}
+        if not diff or not diff["seeds"]:
             continue
         reference = study["cells"][diff["reference"]]
         a, b = (
@@ -67,10 +76,11 @@ def _main() -> None:
             )  # [seed, session, dim, 6]
             for cell, epochs in ((name, entry["epochs"]), (diff["reference"], reference["epochs"]))
         )
+        pooled = ts.paired_difference(a, b) if args.against is not None else diff
         split = ts.within_session_difference(a, b)
         for d in ts.DIMENSIONS:
             shown = (
-                _interval(diff[d]["mean"], diff[d]["crossed"]),
+                _interval(pooled[d]["mean"], pooled[d]["crossed"]),
                 *(_interval(x["mean"], x["crossed"]) for x in split[d].values()),
             )
             print(

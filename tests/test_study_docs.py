@@ -312,6 +312,7 @@ def test_a_session_breakdown_is_the_scripts_output(
         (["docs/results/study-xeon", "--seeds", "x"], "--seeds 'x'"),
         (["docs/results/study-xeon", "--sessions", "5-400"], "scored on 18 test sessions"),
         (["docs/results/study-xeon", "--cells", "all/transfer,all/nothing"], "all/nothing"),
+        (["docs/results/study-xeon", "--against", "all/nothing"], "--against: no results"),
     ],
 )
 def test_the_session_breakdown_refuses_bad_input_in_one_line(args: list[str], message: str) -> None:
@@ -319,3 +320,16 @@ def test_the_session_breakdown_refuses_bad_input_in_one_line(args: list[str], me
     assert done.returncode != 0 and done.stdout == ""
     assert done.stderr.startswith("error: ") and message in done.stderr
     assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_a_breakdown_against_the_tables_reference_is_the_tables_breakdown() -> None:
+    """``--against`` recomputes the pooled difference from the result files; against the
+    table's own reference it gives the table's rows, and against another cell other rows."""
+    args = ["docs/results/study-xeon", "--seeds", "10", "--cells", "all/transfer"]
+    table = _study_sessions(args)
+    again = _study_sessions([*args, "--against", "all/baseline"])
+    twin = _study_sessions([*args, "--against", "design/align-mse"])
+    assert table.returncode == again.returncode == twin.returncode == 0, twin.stderr
+    assert again.stdout == table.stdout and table.stdout.count("| all/transfer |") == 2
+    rows = [line for line in twin.stdout.splitlines() if line.startswith("| all/transfer |")]
+    assert len(rows) == 2 and all("| design/align-mse (10) |" in row for row in rows)
