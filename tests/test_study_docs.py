@@ -40,7 +40,8 @@ MARKER = re.compile(
     r"<!-- study-table (seeds=(?P<seeds>\S+)( results=(?P<results>\S+))?"
     r"( sessions=(?P<first>\d+)-(?P<last>\d+))?|unchecked: .+?) -->"
 )
-CELL = re.compile(r"`((?:all|design|scarce-\d+)/[a-z0-9.-]+)`")
+#: a study cell's name, in backticks
+CELL = re.compile("`(" + "|".join(map(re.escape, transfer_study.CELLS)) + ")`")
 NUMBER = r"[+-]?\d*\.\d+"
 INTERVAL = re.compile(rf"({NUMBER}) \[({NUMBER}), ({NUMBER})\]")
 
