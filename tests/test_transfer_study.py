@@ -28,7 +28,13 @@ from edge_affect_train.data.tensors import ChunkDataset, SessionData, load_split
 from edge_affect_train.frontend import FrontendConfig
 from edge_affect_train.loop import average_states
 from edge_affect_train.losses import task_loss
-from edge_affect_train.models import AudioStudent, EncoderConfig, StudentConfig
+from edge_affect_train.models import (
+    AudioStudent,
+    EncoderConfig,
+    StudentConfig,
+    Teacher,
+    TeacherConfig,
+)
 from edge_affect_train.synth import generate_corpus
 from edge_affect_train.synth.config import PRESETS
 from edge_affect_train.trainer import (
@@ -292,6 +298,34 @@ def test_unlabelled_chunks_train_translation_and_alignment_but_not_the_task() ->
     assert torch.allclose(partial, task_loss(prediction[rows], labels[rows]))
     none = task(mel, torch.full_like(labels, float("nan")), torch.zeros(3, 40, 1))["task"]
     assert float(none.detach()) == 0.0 and none.requires_grad
+
+
+def test_distillation_trains_the_unlabelled_chunks_towards_the_teachers_predictions() -> None:
+    """``distill_weight``: 1 - CCC against the frozen teacher's predictions, over the frames
+    without labels only; the task loss is unchanged; a fully labelled batch adds 0."""
+    torch.manual_seed(0)
+    student = AudioStudent(StudentConfig(FrontendConfig(), EncoderConfig(hidden=8), 8))
+    teacher = Teacher(TeacherConfig(("video",), 5, EncoderConfig(kind="bigru", hidden=8)))
+    config = TransferConfig(method="no-translation", align="mse", distill_weight=2.0)
+    task = StudentTask(student, teacher, config).eval()
+    mel, features = torch.randn(3, 40 * 4, 64), torch.randn(3, 40, 5)
+    labels = torch.rand(3, 40, 2)
+    labels[1] = float("nan")
+    out = task(mel, labels, features)
+    prediction = student.represent_mel(mel)[0]
+    targets = teacher.represent(features)[0]
+    rows, other = torch.tensor([1]), torch.tensor([0, 2])
+    torch.testing.assert_close(out["distill"], task_loss(prediction[rows], targets[rows]))
+    torch.testing.assert_close(out["task"], task_loss(prediction[other], labels[other]))
+    expected = out["task"] + out["alignment"] + 2.0 * out["distill"]
+    torch.testing.assert_close(out["loss"], expected)
+    assert float(out["distill"].detach()) > 0.05  # an untrained student is not its teacher
+    full = task(mel, torch.rand(3, 40, 2), features)["distill"]
+    assert float(full.detach()) == 0.0 and full.requires_grad
+    with pytest.raises(EdgeAffectError, match="--distill-weight needs a teacher"):
+        StudentTask(student, None, TransferConfig(method="baseline", distill_weight=1.0))
+    with pytest.raises(EdgeAffectError, match="--distill-weight must not be negative"):
+        TransferConfig(distill_weight=-1.0)
 
 
 def test_recola_preset_records_its_numbers_and_old_presets_do_not_change() -> None:

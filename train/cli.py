@@ -331,6 +331,15 @@ def train_student(
             "paper) or latent (the frozen teacher's latent sequence).",
         ),
     ] = "features",
+    distill_weight: Annotated[
+        float,
+        typer.Option(
+            "--distill-weight",
+            help="With --labelled: on the sessions without labels, also train the student's "
+            "predictions towards the frozen teacher's (1 - CCC, this weight; output "
+            "distillation, not the paper's method). 0: off.",
+        ),
+    ] = 0.0,
     label_delay: LabelDelay = 0.0,
     postprocess: Postprocess = False,
     epochs: Epochs = 40,
@@ -388,6 +397,7 @@ def train_student(
         level_tau,
         train_labels,
         translate_to,
+        distill_weight,
     )
     typer.echo(commands.student_summary(method, run))
 

@@ -187,6 +187,7 @@ def student_run(
     level_tau_s: float = 0.0,
     train_labels: str = "gold",
     translate_to: str = "features",
+    distill_weight: float = 0.0,
 ) -> RunResult:
     """Check the options, load the data, train and score one student (``out``: its run folder)."""
     _check_choice(method, METHODS, "method")
@@ -212,12 +213,15 @@ def student_run(
         translation_weight=weights[0],
         alignment_weight=weights[1],
         translate_to=cast(TranslateTo, translate_to),
+        distill_weight=distill_weight,
     )
     frontend = level_normalised(level_tau_s) if level_tau_s > 0 else FrontendConfig()
     _, splits = load_data(data, modalities, frontend, config.label_delay_s)
     if train_labels == "latent":
         splits["train"] = latent_labels(data, splits["train"])
-    learns_unlabelled = transfer.uses_translation or transfer.uses_alignment
+    learns_unlabelled = (
+        transfer.uses_translation or transfer.uses_alignment or transfer.distill_weight > 0
+    )
     splits["train"], config = scarce_split(splits["train"], config, learns_unlabelled)
     student_config = StudentConfig(
         frontend, EncoderConfig(kind=cast(EncoderKind, encoder), hidden=hidden), z_dim

@@ -48,6 +48,9 @@ class TransferConfig:
     alignment_weight: float = 1.0
     mse_weight: float = 0.0
     translate_to: TranslateTo = "features"
+    #: > 0: on frames without labels, also 1 - CCC between the student's predictions and
+    #: the frozen teacher's, times this weight (output distillation; not the paper's method)
+    distill_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.translate_to not in TRANSLATE_TO:
@@ -63,6 +66,8 @@ class TransferConfig:
             raise EdgeAffectError(
                 f"unknown alignment {self.align!r}; choose one of {', '.join(ALIGN_KINDS)}"
             )
+        if self.distill_weight < 0:
+            raise EdgeAffectError("--distill-weight must not be negative")
 
     @property
     def uses_translation(self) -> bool:
@@ -126,6 +131,8 @@ def translation_decoder(
     """
     if (config.uses_translation or config.uses_alignment) and teacher is None:
         raise EdgeAffectError(f"method {config.method!r} needs {missing}")
+    if config.distill_weight > 0 and teacher is None:
+        raise EdgeAffectError(f"--distill-weight needs {missing}")
     if teacher is None:
         return None
     teacher.requires_grad_(False)
@@ -157,12 +164,13 @@ class StudentTask(nn.Module):
             self.teacher.eval()  # frozen: no dropout, fixed statistics
         return self
 
-    def _teacher_targets(self, features: Tensor) -> tuple[Tensor, Tensor]:
+    def _teacher_targets(self, features: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The teacher's normalised features, latent and predictions (no gradient)."""
         assert self.teacher is not None
         norm: FeatureNorm = self.teacher.norm
         with torch.no_grad():
-            _, latent = self.teacher.represent(features)
-        return norm(features), latent
+            predictions, latent = self.teacher.represent(features)
+        return norm(features), latent, predictions
 
     def forward(self, mel: Tensor, labels: Tensor, features: Tensor) -> dict[str, Tensor]:
         prediction, z, _ = self.student.represent_mel(mel)
@@ -170,9 +178,11 @@ class StudentTask(nn.Module):
         out = {"task": task}
         loss = task
         if self.teacher is not None and (
-            self.config.uses_translation or self.config.uses_alignment
+            self.config.uses_translation
+            or self.config.uses_alignment
+            or self.config.distill_weight > 0
         ):
-            target_features, latent = self._teacher_targets(features)
+            target_features, latent, teacher_predictions = self._teacher_targets(features)
             if self.decoder is not None:
                 target = latent if self.config.translate_to == "latent" else target_features
                 out["translation"] = ((self.decoder(z).float() - target.float()) ** 2).mean()
@@ -180,6 +190,9 @@ class StudentTask(nn.Module):
             if self.config.uses_alignment:
                 out["alignment"] = alignment_loss(z, latent, self.config.align)
                 loss = loss + self.config.alignment_weight * out["alignment"]
+            if self.config.distill_weight > 0:
+                out["distill"] = self._distill(prediction, labels, teacher_predictions)
+                loss = loss + self.config.distill_weight * out["distill"]
         out["loss"] = loss
         return out
 
@@ -192,6 +205,13 @@ class StudentTask(nn.Module):
         if not bool(labelled.any()):
             return prediction.sum() * 0.0  # no labelled chunk in this batch
         return task_loss(prediction, labels, labelled, mse_weight=self.config.mse_weight)
+
+    def _distill(self, prediction: Tensor, labels: Tensor, teacher: Tensor) -> Tensor:
+        """1 - CCC against the teacher's predictions over the frames without labels."""
+        unlabelled = torch.isnan(labels[..., 0])
+        if not bool(unlabelled.any()):
+            return prediction.sum() * 0.0  # every chunk of this batch is labelled
+        return task_loss(prediction, teacher.to(prediction.dtype), unlabelled)
 
     def predict(self, mel: Tensor, features: Tensor) -> Tensor:
         return self.student.represent_mel(mel)[0]

@@ -78,6 +78,9 @@ class Cell:
     #: with ``unlabelled_extra``, > 0: mixed batches instead of the study corpus's steps
     #: rule: every batch is the all-labels run's batch plus this many unlabelled chunks
     unlabelled_per_batch: int = 0
+    #: > 0: output distillation on the unlabelled chunks (1 - CCC against the teacher's
+    #: predictions, this weight; ``TransferConfig.distill_weight``)
+    distill_weight: float = 0.0
     #: a headroom measurement (latent-truth labels or more data), not a method: never the
     #: dev winner, never "the target met"
     ceiling: bool = False
@@ -144,6 +147,18 @@ def _cells() -> list[Cell]:
         )
         for name, align in (("mixed/align-mse", "mse"), ("mixed/transfer", "cca"))
     ]
+    # added after the mixed/* cells (docs/results/protocol.md, "the mixed/align-mse-distill
+    # cell"): the teacher's predictions as targets on the unlabelled speakers
+    cells.append(
+        Cell(
+            "mixed/align-mse-distill",
+            align="mse",
+            extra_train=MORE_DATA_EXTRA_TRAIN,
+            unlabelled_extra=True,
+            unlabelled_per_batch=MIXED_UNLABELLED_PER_BATCH,
+            distill_weight=1.0,
+        )
+    )
     return cells
 
 
@@ -316,6 +331,7 @@ def run_one(
         plan.level_tau_s,
         cell.train_labels,
         cell.translate_to,
+        cell.distill_weight,
     )
     assert run.task is not None
     assert run.splits is not None
