@@ -457,6 +457,16 @@ def test_the_more_data_ceiling_trains_on_more_speakers_with_equal_steps(
     assert list(saved["train_args"]["labelled_sessions"]) == [s.name for s in train]
     record = json.loads((results / "mixed--align-mse--s0.json").read_text())
     assert record["corpus"]["extra_train"] == extra and record["cell"]["align"] == "mse"
+    assert saved["transfer"]["distill_weight"] == 0.0
+    # ... and with the teacher's predictions as targets on the unlabelled chunks
+    cell = "mixed/align-mse-distill"
+    code, output = _study([*args, "--cell", cell, "--more-data", str(more)])
+    assert code == 0, output
+    saved = load_checkpoint(runs / "mixed--align-mse-distill" / "s0" / "checkpoint.pt")
+    assert saved["transfer"]["distill_weight"] == 1.0 and saved["transfer"]["align"] == "mse"
+    assert saved["train_args"]["unlabelled_per_batch"] == 8
+    record = json.loads((results / "mixed--align-mse-distill--s0.json").read_text())
+    assert record["cell"]["distill_weight"] == 1.0 and record["cell"]["unlabelled_per_batch"] == 8
 
 
 def test_study_errors_are_one_line(tiny_corpus: Path, tmp_path: Path) -> None:
@@ -479,6 +489,7 @@ def test_student_options_check_their_values(tiny_corpus: Path, tmp_path: Path) -
         (["--method", "baseline", "--average-last", "3"], "--average-last 3 is more than"),
         (["--method", "baseline", "--translate-to", "pixels"], "unknown translation target"),
         (["--method", "baseline", "--unlabelled-per-batch", "-1"], "must not be negative"),
+        (["--method", "baseline", "--distill-weight", "1"], "--distill-weight needs a teacher"),
         (
             ["--method", "baseline", "--labelled", "1", "--unlabelled-per-batch", "4"],
             "this run has 1 labelled and 0 unlabelled",
