@@ -287,25 +287,26 @@ def training_batches(
 ) -> TrainingBatches:
     """The training batches of ``sessions`` under ``config`` (mixed batches split the
     sessions by their labels: all NaN is unlabelled)."""
-    chunk_frames = round(config.chunk_s * LABEL_RATE_HZ)
-    if not config.unlabelled_per_batch:
-        dataset = ChunkDataset(
-            sessions, chunk_frames, config.seed, n_chunks=config.chunks_per_epoch or None
-        )
-        loader, sampler = _loader(dataset, config, runtime, config.batch_size, shuffle=True)
-        return TrainingBatches([loader], [sampler])
-    unlabelled = [s for s in sessions if bool(torch.isnan(s.labels).all())]
-    labelled = [s for s in sessions if not bool(torch.isnan(s.labels).all())]
-    if not unlabelled or not labelled:
-        raise EdgeAffectError(
-            "--unlabelled-per-batch needs training sessions with labels and sessions without "
-            f"(a transfer student with --labelled); this run has {len(labelled)} labelled and "
-            f"{len(unlabelled)} unlabelled"
-        )
+    labelled, unlabelled = sessions, []
+    if config.unlabelled_per_batch:
+        without = [bool(torch.isnan(s.labels).all()) for s in sessions]
+        labelled = [s for s, none in zip(sessions, without, strict=True) if not none]
+        unlabelled = [s for s, none in zip(sessions, without, strict=True) if none]
+        if not unlabelled or not labelled:
+            raise EdgeAffectError(
+                "--unlabelled-per-batch needs training sessions with labels and sessions "
+                f"without (a transfer student with --labelled); this run has {len(labelled)} "
+                f"labelled and {len(unlabelled)} unlabelled"
+            )
     dataset = ChunkDataset(
-        labelled, chunk_frames, config.seed, n_chunks=config.chunks_per_epoch or None
+        labelled,
+        round(config.chunk_s * LABEL_RATE_HZ),
+        config.seed,
+        n_chunks=config.chunks_per_epoch or None,
     )
     loader, sampler = _loader(dataset, config, runtime, config.batch_size, shuffle=True)
+    if not unlabelled:
+        return TrainingBatches([loader], [sampler])
     extra = ChunkDataset(
         unlabelled,
         dataset.chunk_frames,
