@@ -3,6 +3,7 @@ fixed schedule with checkpoint averaging, label-scarce training, translation to 
 latent, and the recola preset."""
 
 import json
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -606,6 +607,94 @@ def test_a_table_is_computed_on_one_cpu(tiny_corpus: Path, tmp_path: Path) -> No
     assert code == 2 and "holds results computed on Other CPU" in output, output
     assert "give another --results folder" in output
     assert sorted(p.name for p in results.iterdir()) == ["all--transfer--s0.json"]
+
+
+def test_runs_on_a_gpu_form_a_table_of_their_own(tiny_corpus: Path, tmp_path: Path) -> None:
+    """--device cuda: the CPU runs' folder refuses a GPU run and the other way round (bf16
+    and cuDNN are other float paths); without a GPU, --device cuda is a one-line error."""
+    committed = ROOT / "docs/results/study"
+    results = tmp_path / "results"
+    results.mkdir()
+    record = json.loads((committed / "all--transfer--s0.json").read_text())
+    cpu = record["machine"]["cpu"]
+    (results / "all--transfer--s0.json").write_text(json.dumps(record))
+    transfer_study.check_one_cpu(results, cpu)
+    with pytest.raises(EdgeAffectError, match=r"this machine is AMD EPYC .*\) \+ NVIDIA H200\."):
+        transfer_study.check_one_cpu(results, cpu, "NVIDIA H200")
+    gpu_run = json.loads((committed / "all--baseline--s0.json").read_text())
+    gpu_run["machine"] = {**gpu_run["machine"], "device": "cuda", "cuda": "NVIDIA H200"}
+    (results / "all--baseline--s0.json").write_text(json.dumps(gpu_run))
+    with pytest.raises(EdgeAffectError, match=r"mixes results from several CPUs: .*\+ NVIDIA H200"):
+        transfer_study.assemble(results)
+    (results / "all--transfer--s0.json").unlink()
+    transfer_study.check_one_cpu(results, cpu, "NVIDIA H200")  # a GPU table of its own
+    with pytest.raises(EdgeAffectError, match=r"holds results computed on AMD EPYC .*H200"):
+        transfer_study.check_one_cpu(results, cpu)
+    args = ["--data", str(tiny_corpus), "--results", str(tmp_path / "gpu"), "--seeds", "1"]
+    code, output = _study([*args, "--device", "tpu"])
+    assert code == 2 and "unknown --device 'tpu'; use cpu or cuda" in output, output
+    if not torch.cuda.is_available():  # the error a machine without a GPU gives
+        code, output = _study([*args, "--device", "cuda", "--cell", "all/baseline"])
+        assert code == 2 and "--device cuda: this machine has no CUDA device" in output
+        assert not (tmp_path / "gpu").exists()
+
+
+@pytest.mark.slow
+def test_a_cpu_joins_a_table_only_after_recomputing_its_runs_bit_for_bit(
+    tiny_corpus: Path, tmp_path: Path
+) -> None:
+    """--join: a CPU other than the table's recomputes the table's first runs (teachers
+    included) and adds runs to it only if every figure is equal; else nothing is written."""
+    results, runs = tmp_path / "results", tmp_path / "runs"
+    common = ["--data", str(tiny_corpus), "--runs", str(runs), "--plan", "smoke"]
+    first = [*common, "--results", str(results), "--seeds", "1"]
+    code, output = _study([*first, "--cell", "all/baseline", "--cell", "all/transfer"])
+    assert code == 0, output
+    here = transfer_study.cpu_name(
+        json.loads((results / "all--baseline--s0.json").read_text())["machine"]["cpu"]
+    )
+    for path in results.glob("*--s*.json"):  # as if another CPU had computed the table
+        record = json.loads(path.read_text())
+        record["machine"]["cpu"] = {**record["machine"]["cpu"], "model": "Other CPU"}
+        path.write_text(json.dumps(record))
+    bad = tmp_path / "bad"
+    shutil.copytree(results, bad)
+    more = [*common, "--results", str(results), "--seeds", "2", "--cell", "all/baseline"]
+    code, output = _study(more)
+    assert code == 2 and "or --join to recompute 2 of its runs here first" in output, output
+    code, output = _study([*more, "--join"])
+    assert code == 0, output
+    assert "recomputed 2 runs bit for bit and joins" in output
+    joined = json.loads((results / transfer_study.JOINED).read_text())["joined"]
+    assert [j["name"] for j in joined] == [here]
+    assert joined[0]["reproduced"] == ["all/baseline seed 0", "all/transfer seed 0"]
+    assert (runs / "join-check" / "teachers").is_dir()  # the check trained its own teacher
+    assert (results / "all--baseline--s1.json").is_file()
+    table = json.loads((results / "table.json").read_text())
+    assert table["machine"]["cpu"]["model"] == "Other CPU"
+    assert [j["name"] for j in table["joined"]] == [here]
+    code, output = _study([*more, "--join"])  # once joined, nothing to check again
+    assert code == 0 and "already computes the table" in output, output
+    third = {**table["machine"]["cpu"], "model": "Third CPU"}
+    with pytest.raises(EdgeAffectError, match="this machine is Third CPU"):
+        transfer_study.check_one_cpu(results, third)
+    # one figure off: the check fails, names it, and writes nothing to the table
+    record = json.loads((bad / "all--transfer--s0.json").read_text())
+    record["snapshots"]["4"]["test"]["valence"] += 1e-6
+    (bad / "all--transfer--s0.json").write_text(json.dumps(record))
+    before = sorted(p.name for p in bad.iterdir())
+    code, output = _study([*common, "--results", str(bad), "--seeds", "2", "--join"])
+    assert code == 2, output
+    assert (
+        "all/transfer seed 0 computed here is not the table's (snapshots.4.test.valence:" in output
+    )
+    assert sorted(p.name for p in bad.iterdir()) == before
+    code, output = _study([*common, "--results", str(bad), "--join", "--device", "cuda"])
+    assert code == 2 and "--join is for a CPU" in output
+    code, output = _study(["--results", str(bad), "--join", "--table-only"])
+    assert code == 2 and "--join goes with runs, not with --table-only" in output
+    code, output = _study([*common, "--results", str(tmp_path / "none"), "--join"])
+    assert code == 2 and "no such folder" in output
 
 
 def test_a_result_file_must_carry_its_own_name(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec
@@ -495,6 +495,18 @@ def _session_range(sessions: str) -> tuple[int, int]:
     )
 
 
+def _check_study_run(jobs: int, device: str, join: bool, plan: str, plans: Collection[str]) -> None:
+    """The options of a ``train study`` call that runs, checked before anything runs."""
+    if jobs < 1:
+        raise EdgeAffectError("--jobs must be at least 1")
+    if device not in ("cpu", "cuda"):
+        raise EdgeAffectError(f"unknown --device {device!r}; use cpu or cuda")
+    if join and device != "cpu":
+        raise EdgeAffectError("--join is for a CPU: runs on a GPU form a table of their own")
+    if plan not in plans:
+        raise EdgeAffectError(f"unknown --plan {plan!r}; choose one of {', '.join(plans)}")
+
+
 @reports_errors
 def train_study(
     data: Annotated[
@@ -514,6 +526,13 @@ def train_study(
         typer.Option(help="Cells to run (repeat; default: every cell of the study)."),
     ] = None,
     jobs: Annotated[int, typer.Option(help="Worker processes, one thread each.")] = 1,
+    device: Annotated[
+        str,
+        typer.Option(
+            help="cpu (the study's tables) or cuda: every worker trains on the GPU (bf16); "
+            "its runs form a table of their own."
+        ),
+    ] = "cpu",
     plan: Annotated[
         str, typer.Option(help="full (the study's settings) or smoke (a quick check).")
     ] = "full",
@@ -536,6 +555,14 @@ def train_study(
             "for the cell all/ceiling-data.",
         ),
     ] = None,
+    join: Annotated[
+        bool,
+        typer.Option(
+            "--join",
+            help="This CPU is not the one that computed --results: first recompute 2 of its "
+            "runs here, and add runs to it only if they are equal bit for bit.",
+        ),
+    ] = False,
     table_seeds: Annotated[
         str | None,
         typer.Option(
@@ -569,30 +596,31 @@ def train_study(
         )
         typer.echo(transfer_study.format_table(study), nl=False)
         return
+    if join and table_only:
+        raise EdgeAffectError("--join goes with runs, not with --table-only")
     if not table_only:
         if data is None:
             raise EdgeAffectError("give --data CORPUS (or --table-only)")
-        if jobs < 1:
-            raise EdgeAffectError("--jobs must be at least 1")
-        if plan not in transfer_study.PLANS:
-            raise EdgeAffectError(
-                f"unknown --plan {plan!r}; choose one of {', '.join(transfer_study.PLANS)}"
-            )
+        _check_study_run(jobs, device, join, plan, transfer_study.PLANS)
         if like is not None:
             if like.resolve() == results.resolve():
                 raise EdgeAffectError("--like and --results are the same folder")
             pairs = transfer_study.pairs_like(like, cell)
         else:
             pairs = transfer_study.grid(cell or list(transfer_study.CELLS), _seed_list(seeds))
+        plan_chosen = transfer_study.PLANS[plan]
+        if join:
+            transfer_study.join_table(data, runs, results, plan_chosen, jobs, typer.echo, more_data)
         transfer_study.run_study(
             data,
             runs,
             results,
             pairs,
-            transfer_study.PLANS[plan],
+            plan_chosen,
             jobs,
             typer.echo,
             more_data,
+            device,
         )
     study = transfer_study.write_table(results, results / "table.md")
     typer.echo(transfer_study.format_table(study), nl=False)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -241,27 +242,33 @@ def ccc_from_sums(sums: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------- running
 
 
-def _teacher_dir(runs: Path, kind: str, labelled: int, seed: int) -> Path:
-    return runs / "teachers" / f"{kind}-l{labelled}-s{seed}"
+def _teacher_dir(runs: Path, kind: str, labelled: int, seed: int, device: str = "cpu") -> Path:
+    # a CUDA teacher is another teacher (other float paths): it never stands in for a CPU one
+    suffix = "" if device == "cpu" else f"-{device}"
+    return runs / "teachers" / f"{kind}-l{labelled}-s{seed}{suffix}"
 
 
-def _ensure_teacher(data: Path, runs: Path, cell: Cell, seed: int, plan: Plan) -> Path:
+def _ensure_teacher(
+    data: Path, runs: Path, cell: Cell, seed: int, plan: Plan, device: str = "cpu"
+) -> Path:
     from edge_affect_train import commands  # noqa: PLC0415 - torch, in the worker only
 
-    run_dir = _teacher_dir(runs, cell.teacher, cell.labelled, seed)
+    run_dir = _teacher_dir(runs, cell.teacher, cell.labelled, seed, device)
     checkpoint = run_dir / "checkpoint.pt"
     if checkpoint.is_file():
         return checkpoint
-    args = _train_args(seed, plan.teacher_epochs, labelled=cell.labelled)
+    args = _train_args(seed, plan.teacher_epochs, labelled=cell.labelled, device=device)
     commands.teacher(data, (TEACHER_MODALITY,), run_dir, cell.teacher, plan.hidden, args)
     return checkpoint
 
 
-def _train_args(seed: int, epochs: int, labelled: int = 0, **extra: Any) -> dict[str, Any]:
+def _train_args(
+    seed: int, epochs: int, labelled: int = 0, device: str = "cpu", **extra: Any
+) -> dict[str, Any]:
     return {
         "epochs": epochs,
         "seed": seed,
-        "device": "cpu",
+        "device": device,
         "threads": 1,
         "quiet": True,
         "labelled": labelled,
@@ -277,6 +284,7 @@ def run_one(
     seed: int,
     plan: Plan,
     more_data: Path | None = None,
+    device: str = "cpu",
 ) -> str:
     """Train one (cell, seed) and write its result file; returns a one-line summary.
 
@@ -294,7 +302,9 @@ def run_one(
     torch.use_deterministic_algorithms(True)
     cell = CELLS[cell_name]
     started = time.perf_counter()
-    teacher = None if cell.method == "baseline" else _ensure_teacher(data, runs, cell, seed, plan)
+    teacher = (
+        None if cell.method == "baseline" else _ensure_teacher(data, runs, cell, seed, plan, device)
+    )
     extra: dict[str, Any] = {}
     train_data = data
     if cell.extra_train:
@@ -312,6 +322,7 @@ def run_one(
         seed,
         plan.epochs,
         cell.labelled,
+        device,
         average_last=plan.average_last,
         snapshots=plan.snapshots,
         **extra,
@@ -341,7 +352,7 @@ def run_one(
         run.task.load_state_dict(state)
         entry: dict[str, Any] = {}
         for split in ("dev", "test"):
-            predictions, golds = predict_sessions(run.task, splits[split], torch.device("cpu"))
+            predictions, golds = predict_sessions(run.task, splits[split], torch.device(device))
             sums = np.array([session_sums(p, g) for p, g in zip(predictions, golds, strict=True)])
             ccc = ccc_from_sums(sums.sum(axis=0))
             entry[split] = {d: round(float(c), 6) for d, c in zip(DIMENSIONS, ccc, strict=True)}
@@ -359,7 +370,7 @@ def run_one(
         "test_sessions": [s.name for s in splits["test"]],
         "snapshots": snapshots,
         "wall_s": round(time.perf_counter() - started, 1),
-        "machine": {**machine("cpu"), "cpu": _cpu()},
+        "machine": {**machine(device), "cpu": _cpu()},
         "env": {k: os.environ.get(k) for k in PINNED_ENV},
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
@@ -381,29 +392,145 @@ def _cpu() -> dict[str, Any]:
     return describe_cpu()
 
 
-def cpu_name(cpu: dict[str, Any]) -> str:
-    """A CPU as a result file records it: model, architecture and the kernel-picking flags."""
-    return f"{cpu['model']} ({cpu['machine']}; {' '.join(cpu['flags']) or 'no avx2/vnni'})"
+def _gpu(device: str) -> str | None:
+    """The GPU ``device`` names (None for ``cpu``); an error where there is none."""
+    if device == "cpu":
+        return None
+    if device != "cuda":
+        raise EdgeAffectError(f"--device {device!r}: use cpu or cuda")
+    import torch  # noqa: PLC0415 - only for a GPU run
+
+    if not torch.cuda.is_available():
+        raise EdgeAffectError("--device cuda: this machine has no CUDA device")
+    return str(torch.cuda.get_device_name(0))
 
 
-def check_one_cpu(results: Path, cpu: dict[str, Any] | None = None) -> None:
-    """Every result file under ``results`` (and ``cpu``, this machine's, when given) comes
-    from one CPU: a table is computed on one machine (protocol.md), and a result from
-    another CPU belongs in a second table, in its own folder."""
+def cpu_name(cpu: dict[str, Any], gpu: str | None = None) -> str:
+    """A CPU as a result file records it: model, architecture and the kernel-picking flags;
+    with ``gpu``, the GPU the runs trained on after it."""
+    name = f"{cpu['model']} ({cpu['machine']}; {' '.join(cpu['flags']) or 'no avx2/vnni'})"
+    return name if gpu is None else f"{name} + {gpu}"
+
+
+def _record_gpu(described: dict[str, Any]) -> str | None:
+    """The GPU a result file's run trained on (None for a CPU run)."""
+    if described.get("device", "cpu") == "cpu":
+        return None
+    return str(described.get("cuda") or described["device"])
+
+
+#: The file beside a table's results that names the CPUs which joined it (:func:`join_table`).
+JOINED = "machines.json"
+#: How many of a table's runs a CPU recomputes, bit for bit, before it joins the table.
+JOIN_RUNS = 2
+
+
+def joined_cpus(results: Path) -> dict[str, dict[str, Any]]:
+    """The CPUs that joined the table in ``results`` (name -> their check), from ``JOINED``."""
+    path = results / JOINED
+    if not path.is_file():
+        return {}
+    entries = json.loads(path.read_text(encoding="utf-8"))["joined"]
+    return {entry["name"]: entry for entry in entries}
+
+
+def check_one_cpu(results: Path, cpu: dict[str, Any] | None = None, gpu: str | None = None) -> None:
+    """Every result file under ``results`` (and ``cpu``, this machine's, when given, with
+    ``gpu`` for runs on a GPU) comes from one CPU, and from CPU runs only or one GPU's: a
+    table is computed on one machine (protocol.md), and a result from another belongs in
+    a table of its own, in its own folder. The exception: a CPU that recomputed some of
+    the table's runs bit for bit and joined it (:func:`join_table`)."""
+    joined = joined_cpus(results)
     seen: dict[str, str] = {}
     for path in sorted(results.glob("*--s*.json")):
         record = json.loads(path.read_text(encoding="utf-8"))
-        seen.setdefault(cpu_name(record["machine"]["cpu"]), path.name)
-    if cpu is not None and seen and cpu_name(cpu) not in seen:
+        named = cpu_name(record["machine"]["cpu"], _record_gpu(record["machine"]))
+        seen.setdefault(named, path.name)
+    here = None if cpu is None else cpu_name(cpu, gpu)
+    if here is not None and seen and here not in seen and here not in joined:
         (other, example), *_ = seen.items()
         raise EdgeAffectError(
             f"{results} holds results computed on {other} (e.g. {example}); this machine is "
-            f"{cpu_name(cpu)}. A table is computed on one CPU: give another --results folder "
-            "for this CPU's table"
+            f"{here}. A table is computed on one CPU: give another --results folder for this "
+            f"CPU's table, or --join to recompute {JOIN_RUNS} of its runs here first (this CPU "
+            "joins the table if they are equal bit for bit)"
         )
-    if len(seen) > 1:
+    if len([name for name in seen if name not in joined]) > 1:
         mixed = "; ".join(f"{name} ({example})" for name, example in seen.items())
         raise EdgeAffectError(f"{results} mixes results from several CPUs: {mixed}")
+
+
+def join_table(
+    data: Path,
+    runs: Path,
+    results: Path,
+    plan: Plan,
+    jobs: int,
+    log: Callable[[str], None],
+    more_data: Path | None = None,
+) -> None:
+    """Let this CPU add runs to the table in ``results`` although another CPU computed it.
+
+    Recompute the table's first ``JOIN_RUNS`` (cell, seed) pairs here (into
+    ``runs/join-check``, teachers included) and, if every dev and test figure and every
+    test session's sums of every snapshot equal the table's own bit for bit, name this
+    CPU in ``results/JOINED``. Otherwise nothing is written and the error names the first
+    figure that differs.
+    """
+    if not results.is_dir():
+        raise EdgeAffectError(f"--join: {results}: no such folder")
+    cpu = _cpu()
+    here = cpu_name(cpu)
+    loaded = load_results(results)
+    names = {cpu_name(r["machine"]["cpu"], _record_gpu(r["machine"]))
+             for recs in loaded.values() for r in recs.values()}  # fmt: skip
+    if not names:
+        raise EdgeAffectError(f"--join: {results} holds no result files to recompute")
+    if here in names or here in joined_cpus(results):
+        log(f"--join: {here} already computes the table in {results}")
+        return
+    pairs = pairs_like(results)[:JOIN_RUNS]
+    plans = {json.dumps(loaded[c][s]["plan"], sort_keys=True) for c, s in pairs}
+    if plans != {json.dumps(plan.to_dict(), sort_keys=True)}:
+        raise EdgeAffectError(f"--join: the runs in {results} used another --plan than this one")
+    check = runs / "join-check"
+    if check.exists():
+        shutil.rmtree(check)  # a check starts from nothing: its teachers train here too
+    log(f"--join: recomputing {', '.join(f'{c} seed {s}' for c, s in pairs)} on {here}")
+    run_study(data, check, check / "results", pairs, plan, jobs, log, more_data)
+    for cell_name, seed in pairs:
+        theirs = loaded[cell_name][seed]["snapshots"]
+        path = result_path(check / "results", CELLS[cell_name], seed)
+        ours = json.loads(path.read_text(encoding="utf-8"))["snapshots"]
+        if ours != theirs:
+            raise EdgeAffectError(
+                f"--join: {cell_name} seed {seed} computed here is not the table's "
+                f"({_first_difference(theirs, ours)}); {here} computes a table of its own: "
+                "give another --results folder"
+            )
+    entry = {
+        "name": here,
+        "cpu": cpu,
+        "reproduced": [f"{c} seed {s}" for c, s in pairs],
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
+    }
+    entries = [*joined_cpus(results).values(), entry]
+    text = json.dumps({"joined": entries}, indent=1) + "\n"
+    (results / JOINED).write_text(text, encoding="utf-8")
+    log(f"--join: {here} recomputed {len(pairs)} runs bit for bit and joins {results}")
+
+
+def _first_difference(theirs: Any, ours: Any, where: str = "snapshots") -> str:
+    """Where two result-file values first differ: a path, and both values."""
+    if isinstance(theirs, dict) and isinstance(ours, dict):
+        for key in sorted(set(theirs) | set(ours)):
+            if theirs.get(key) != ours.get(key):
+                return _first_difference(theirs.get(key), ours.get(key), f"{where}.{key}")
+    if isinstance(theirs, list) and isinstance(ours, list) and len(theirs) == len(ours):
+        for i, (a, b) in enumerate(zip(theirs, ours, strict=True)):
+            if a != b:
+                return _first_difference(a, b, f"{where}[{i}]")
+    return f"{where}: the table's {theirs}, here {ours}"
 
 
 def _corpus_id(data: Path) -> dict[str, Any]:
@@ -448,7 +575,7 @@ def _worker_init() -> None:
     keep_loaded_data()  # a worker trains many runs on the same corpora
 
 
-def _run_in_worker(job: tuple[Path, Path, Path, str, int, Plan, Path | None]) -> str:
+def _run_in_worker(job: tuple[Path, Path, Path, str, int, Plan, Path | None, str]) -> str:
     return run_one(*job)
 
 
@@ -485,11 +612,14 @@ def run_study(
     jobs: int,
     log: Callable[[str], None],
     more_data: Path | None = None,
+    device: str = "cpu",
 ) -> None:
     """Run every missing (cell, seed) with ``jobs`` worker processes (pinned environment).
 
     Teachers are trained first, one per needed (kind, labelled, seed), so that two workers
-    never train the same teacher. Cells with ``extra_train`` need ``more_data``.
+    never train the same teacher. Cells with ``extra_train`` need ``more_data``. With
+    ``device="cuda"`` every worker trains on the one GPU (bf16 autocast, as ``train``
+    does there); such runs form a table of their own (:func:`check_one_cpu`).
     """
     unknown = sorted({c for c, _ in pairs if c not in CELLS})
     if unknown:
@@ -498,7 +628,7 @@ def run_study(
     log(f"{len(todo)} runs to do ({len(pairs) - len(todo)} already have results)")
     if not todo:
         return
-    check_one_cpu(results, _cpu())
+    check_one_cpu(results, _cpu(), _gpu(device))
     for extra_train in sorted({CELLS[c].extra_train for c, _ in todo} - {0}):
         if more_data is None:
             needs = ", ".join(sorted({c for c, _ in todo if CELLS[c].extra_train}))
@@ -517,26 +647,26 @@ def run_study(
             if CELLS[c].method != "baseline"
         }
         futures = [
-            pool.submit(_teacher_job, (data, runs, CELLS[c].name, s, plan))
+            pool.submit(_teacher_job, (data, runs, CELLS[c].name, s, plan, device))
             for c, s in teachers.values()
         ]
         for future in futures:
             log(future.result())
         futures = [
-            pool.submit(_run_in_worker, (data, runs, results, c, s, plan, more_data))
+            pool.submit(_run_in_worker, (data, runs, results, c, s, plan, more_data, device))
             for c, s in todo
         ]
         for future in futures:
             log(future.result())
 
 
-def _teacher_job(job: tuple[Path, Path, str, int, Plan]) -> str:
-    data, runs, cell_name, seed, plan = job
+def _teacher_job(job: tuple[Path, Path, str, int, Plan, str]) -> str:
+    data, runs, cell_name, seed, plan, device = job
     import torch  # noqa: PLC0415
 
     torch.use_deterministic_algorithms(True)
     cell = CELLS[cell_name]
-    path = _ensure_teacher(data, runs, cell, seed, plan)
+    path = _ensure_teacher(data, runs, cell, seed, plan, device)
     return f"teacher {cell.teacher} labelled {cell.labelled or 'all'} seed {seed}: {path.parent}"
 
 
@@ -870,6 +1000,7 @@ def assemble(
         "test_sessions": len(first["test_sessions"]),
         "plan": first["plan"],
         "machine": first["machine"],
+        **({"joined": list(joined.values())} if (joined := joined_cpus(results)) else {}),
         "env": first["env"],
         "cells": cells,
         "dev_winner": _dev_winner(cells),
