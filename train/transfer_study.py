@@ -23,6 +23,11 @@ Teachers are trained once per (kind, labelled speakers, seed) and kept under the
 (not in the results: a rerun retrains them identically on the same machine). Each run's
 folder there also keeps its snapshots' weights (``snapshots.pt``), so its students can be
 scored again on more test sessions without training them again.
+
+* **One machine per table.** Every result file names its CPU (and its GPU, for runs with
+  ``device="cuda"``); a results folder takes runs from that machine only
+  (:func:`check_one_cpu`), or from a CPU that joined it by recomputing its first runs bit
+  for bit (:func:`join_table`).
 """
 
 from __future__ import annotations
