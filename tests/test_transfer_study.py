@@ -329,6 +329,52 @@ def test_distillation_trains_the_unlabelled_chunks_towards_the_teachers_predicti
         TransferConfig(distill_weight=-1.0)
 
 
+def test_the_label_scarce_distillation_cells_are_their_mse_twins_plus_distillation() -> None:
+    """protocol.md, "the teacher's predictions as targets on the label-scarce curve": each
+    cell is scarce-N/align-mse with distillation weight 1, run 9, 4, 2 within a seed."""
+    names = [name for name in transfer_study.CELLS if name.endswith("/align-mse-distill")]
+    scarce = [name for name in names if name.startswith("scarce-")]
+    assert scarce == [f"scarce-{n}/align-mse-distill" for n in (9, 4, 2)]
+    for name in scarce:
+        cell = transfer_study.CELLS[name]
+        twin = transfer_study.CELLS[name.removesuffix("-distill")]
+        assert cell == replace(twin, name=name, distill_weight=1.0)
+        assert cell.reference == twin.reference == f"scarce-{cell.labelled}/baseline"
+
+
+@pytest.mark.slow
+def test_a_label_scarce_student_distils_the_teacher_on_the_speakers_without_labels(
+    tiny_corpus: Path, tmp_path: Path
+) -> None:
+    """The path the scarce-N/align-mse-distill cells take, through the CLI: one labelled
+    training speaker, the other trained towards the teacher's predictions."""
+    out = tmp_path / "teacher"
+    data = ["--data", str(tiny_corpus)]
+    teacher = runner.invoke(
+        app, ["train", "teacher", *data, "--modality", "video_appearance", "--out", str(out), *FAST]
+    )
+    assert teacher.exit_code == 0, teacher.output
+    students = {}
+    for weight in ("0", "1"):
+        student = tmp_path / f"student-{weight}"
+        options = ["--teacher", str(out / "checkpoint.pt"), "--align", "mse", "--labelled", "1"]
+        options += ["--distill-weight", weight, "--seed", "3", "--out", str(student)]
+        result = runner.invoke(
+            app, ["train", "student", *data, "--method", "transfer", *options, *FAST]
+        )
+        assert result.exit_code == 0, result.output
+        students[weight] = load_checkpoint(student / "checkpoint.pt")
+    plain, distilled = students["0"], students["1"]
+    assert distilled["transfer"]["distill_weight"] == 1.0
+    assert distilled["transfer"]["align"] == "mse"
+    assert distilled["train_args"]["labelled"] == plain["train_args"]["labelled"] == 1
+    # the same seed, batches and labelled speaker: only the distillation term differs
+    assert any(
+        not torch.equal(value, distilled["state_dict"][key])
+        for key, value in plain["state_dict"].items()
+    )
+
+
 def test_recola_preset_records_its_numbers_and_old_presets_do_not_change() -> None:
     recola = PRESETS["recola"].to_dict()
     assert recola["sessions_per_split"] == 18 and recola["chain"] is True
