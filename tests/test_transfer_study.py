@@ -23,7 +23,12 @@ from edge_affect.scoring.metrics import ccc_per_dimension
 from edge_affect.stream.model import AffectModel
 from edge_affect_train import transfer_study
 from edge_affect_train.checkpoint import load_checkpoint
-from edge_affect_train.commands import labelled_subset, natural_chunks, scarce_split
+from edge_affect_train.commands import (
+    labelled_subset,
+    natural_chunks,
+    scarce_split,
+    training_sessions,
+)
 from edge_affect_train.data import AvecCorpus
 from edge_affect_train.data.tensors import ChunkDataset, SessionData, load_splits
 from edge_affect_train.frontend import FrontendConfig
@@ -283,6 +288,78 @@ def test_mixed_batches_are_the_labelled_runs_batches_plus_unlabelled_chunks() ->
         TrainConfig(unlabelled_per_batch=-1)
 
 
+def _frames(batch: dict[str, Tensor]) -> list[tuple[float, float]]:
+    """Each chunk of ``batch`` as (its session's fill value, its first frame's feature): a
+    chunk's place in its session, labelled or not."""
+    chunks = zip(batch["mel"], batch["features"], strict=True)
+    return [(float(mel[0, 0]), float(features[0, 0])) for mel, features in chunks]
+
+
+def test_mixed_batches_can_keep_a_label_scarce_twins_batches() -> None:
+    """The scarce-N/mixed-align-mse-distill cells: with batch sessions named, each batch is,
+    chunk for chunk, the batch of the label-scarce twin (its labelled and unlabelled
+    speakers), with chunks of the other sessions, all without labels, appended."""
+
+    def session(name: str, n_frames: int, labelled: bool, fill: float) -> SessionData:
+        one = _session(name, n_frames, labelled, fill)
+        return replace(one, features=torch.arange(n_frames, dtype=torch.float32)[:, None])
+
+    twin = [session("train_1", 300, True, 1), session("train_2", 340, False, 2)]
+    twin.append(session("train_3", 380, True, 3))
+    extra = [session(f"train_{i}", 500, False, i) for i in (4, 5, 6)]
+    sessions = [twin[0], extra[0], twin[1], extra[1], twin[2], extra[2]]
+    config = TrainConfig(seed=5, chunk_s=2.0, batch_size=4)
+    runtime = Runtime(torch.device("cpu"))
+    names = tuple(s.name for s in twin)
+    alone = training_batches(twin, config, runtime)
+    mixed = replace(config, unlabelled_per_batch=3, batch_sessions=names)
+    both = training_batches(sessions, mixed, runtime)
+    seen: set[float] = set()
+    for epoch in (0, 1):
+        alone.set_epoch(epoch)
+        both.set_epoch(epoch)
+        assert len(both) == len(alone) == 5  # 20 chunks of 50 frames
+        for one, two in zip(alone, both, strict=True):
+            rows = _frames(two)
+            assert rows[:-3] == _frames(one)  # the twin's chunks, unlabelled ones included
+            seen |= {fill for fill, _ in rows[:-3]}
+            assert {fill for fill, _ in rows[-3:]} <= {4.0, 5.0, 6.0}
+            assert bool(torch.isnan(two["labels"][-3:]).all())
+    assert seen == {1.0, 2.0, 3.0}
+    # the labels-only split would have put the twin's unlabelled speaker among the extra
+    plain = training_batches(sessions, replace(config, unlabelled_per_batch=3), runtime)
+    assert len(plain) < len(both)
+    labelled_extra = [*sessions[:-1], session("train_6", 500, True, 6)]
+    with pytest.raises(EdgeAffectError, match="these have labels: train_6"):
+        training_batches(labelled_extra, mixed, runtime)
+    with pytest.raises(EdgeAffectError, match="not in the training split: train_9"):
+        training_batches(sessions, replace(mixed, batch_sessions=("train_9",)), runtime)
+    with pytest.raises(EdgeAffectError, match="besides the batch sessions"):
+        training_batches(twin, mixed, runtime)
+    with pytest.raises(EdgeAffectError, match="batch sessions go with --unlabelled-per-batch"):
+        TrainConfig(batch_sessions=names)
+
+
+def test_the_label_scarce_mixed_cells_are_their_distillation_twins_plus_extra_speakers() -> None:
+    """protocol.md, "the label-scarce distillation on more speakers without labels": each
+    cell is scarce-N/align-mse-distill on the --more-data corpus, its extra speakers without
+    labels, appended to the twin's batches as the mixed/* cells append them; 9, 4, 2."""
+    names = [name for name in transfer_study.CELLS if name.endswith("/mixed-align-mse-distill")]
+    assert names == [f"scarce-{n}/mixed-align-mse-distill" for n in (9, 4, 2)]
+    mixed = transfer_study.CELLS["mixed/align-mse-distill"]
+    for name in names:
+        cell = transfer_study.CELLS[name]
+        twin = transfer_study.CELLS[name.replace("/mixed-", "/")]
+        assert cell == replace(
+            twin,
+            name=name,
+            extra_train=mixed.extra_train,
+            unlabelled_extra=True,
+            unlabelled_per_batch=mixed.unlabelled_per_batch,
+        )
+        assert cell.reference == f"scarce-{cell.labelled}/baseline"
+
+
 def test_unlabelled_chunks_train_translation_and_alignment_but_not_the_task() -> None:
     torch.manual_seed(0)
     student = AudioStudent(StudentConfig(FrontendConfig(), EncoderConfig(hidden=8), 8))
@@ -514,6 +591,23 @@ def test_the_more_data_ceiling_trains_on_more_speakers_with_equal_steps(
     assert saved["train_args"]["unlabelled_per_batch"] == 8
     record = json.loads((results / "mixed--align-mse-distill--s0.json").read_text())
     assert record["cell"]["distill_weight"] == 1.0 and record["cell"]["unlabelled_per_batch"] == 8
+    # ... and on the label-scarce curve: the twin's labelled speakers (drawn among the study
+    # corpus's training sessions, in the order a run on the study corpus loads them), its
+    # batches, the label-scarce teacher of the seed, and the extra speakers appended
+    assert list(training_sessions(tiny_corpus)) == [s.name for s in train]
+    cell = "scarce-2/mixed-align-mse-distill"
+    code, output = _study([*args, "--cell", cell, "--more-data", str(more)])
+    assert code == 0, output
+    saved = load_checkpoint(runs / "scarce-2--mixed-align-mse-distill" / "s0" / "checkpoint.pt")
+    drawn = [train[i].name for i in labelled_subset(train, 2, 0)]
+    assert list(saved["train_args"]["labelled_sessions"]) == drawn
+    assert saved["train_args"]["labelled"] == 0
+    assert list(saved["train_args"]["batch_sessions"]) == [s.name for s in train]
+    assert saved["train_args"]["unlabelled_per_batch"] == 8
+    assert saved["transfer"]["distill_weight"] == 1.0 and saved["transfer"]["align"] == "mse"
+    assert (runs / "teachers" / "bigru-l2-s0" / "checkpoint.pt").is_file()
+    record = json.loads((results / "scarce-2--mixed-align-mse-distill--s0.json").read_text())
+    assert record["corpus"]["extra_train"] == extra and record["cell"]["labelled"] == 2
 
 
 def test_study_errors_are_one_line(tiny_corpus: Path, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
@@ -51,7 +52,7 @@ def _summary(run: RunResult) -> str:
     )
 
 
-def labelled_subset(sessions: list[SessionData], n: int, seed: int) -> list[int]:
+def labelled_subset(sessions: Sequence[object], n: int, seed: int) -> list[int]:
     """Indices of the ``n`` training sessions that keep their labels in a label-scarce run: a
     choice fixed by ``seed`` (its own random stream), so the teacher, the baseline and the
     transfer student of one seed share it."""

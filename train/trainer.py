@@ -76,6 +76,11 @@ class TrainConfig:
     #: steps), plus this many chunks of the sessions without labels (NaN: translation and
     #: alignment only), drawn from their own random stream
     unlabelled_per_batch: int = 0
+    #: with ``unlabelled_per_batch``: the training sessions the batches draw from as a run
+    #: on them alone draws (labelled or not: a label-scarce twin's training split); the
+    #: appended chunks come from the other sessions, which must have no labels. Empty: the
+    #: batches draw from the labelled sessions and the appended chunks from the rest
+    batch_sessions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if min(self.average_last, self.chunks_per_epoch, self.labelled) < 0:
@@ -84,6 +89,8 @@ class TrainConfig:
             )
         if self.unlabelled_per_batch < 0:
             raise EdgeAffectError("--unlabelled-per-batch must not be negative")
+        if self.batch_sessions and not self.unlabelled_per_batch:
+            raise EdgeAffectError("batch sessions go with --unlabelled-per-batch")
         if self.labelled and self.labelled_sessions:
             raise EdgeAffectError("give the labelled sessions as a count or by name, not both")
         if self.average_last > self.epochs:
@@ -286,10 +293,13 @@ def training_batches(
     sessions: list[SessionData], config: TrainConfig, runtime: Runtime
 ) -> TrainingBatches:
     """The training batches of ``sessions`` under ``config`` (mixed batches split the
-    sessions by their labels: all NaN is unlabelled)."""
+    sessions by ``config.batch_sessions``, or else by their labels: all NaN is
+    unlabelled)."""
     labelled, unlabelled = sessions, []
     if config.unlabelled_per_batch:
         without = [bool(torch.isnan(s.labels).all()) for s in sessions]
+        if config.batch_sessions:
+            return _mixed_batches(sessions, without, config, runtime)
         labelled = [s for s, none in zip(sessions, without, strict=True) if not none]
         unlabelled = [s for s, none in zip(sessions, without, strict=True) if none]
         if not unlabelled or not labelled:
@@ -298,6 +308,42 @@ def training_batches(
                 f"without (a transfer student with --labelled); this run has {len(labelled)} "
                 f"labelled and {len(unlabelled)} unlabelled"
             )
+    return _batches(labelled, unlabelled, config, runtime)
+
+
+def _mixed_batches(
+    sessions: list[SessionData], without: list[bool], config: TrainConfig, runtime: Runtime
+) -> TrainingBatches:
+    """Mixed batches whose main part draws from ``config.batch_sessions`` (labelled or not)
+    and whose appended chunks come from the other sessions, all without labels."""
+    wanted = set(config.batch_sessions)
+    missing = sorted(wanted - {s.name for s in sessions})
+    if missing:
+        raise EdgeAffectError(f"batch sessions not in the training split: {', '.join(missing)}")
+    pairs = list(zip(sessions, without, strict=True))
+    main = [s for s in sessions if s.name in wanted]
+    rest = [s for s, none in pairs if s.name not in wanted and none]
+    labelled_rest = [s.name for s, none in pairs if s.name not in wanted and not none]
+    if labelled_rest:
+        raise EdgeAffectError(
+            "the chunks appended to mixed batches must come from sessions without labels; "
+            f"these have labels: {', '.join(labelled_rest)}"
+        )
+    if not rest:
+        raise EdgeAffectError(
+            "--unlabelled-per-batch needs training sessions besides the batch sessions"
+        )
+    return _batches(main, rest, config, runtime)
+
+
+def _batches(
+    labelled: list[SessionData],
+    unlabelled: list[SessionData],
+    config: TrainConfig,
+    runtime: Runtime,
+) -> TrainingBatches:
+    """One loader over ``labelled`` (the batches a run on them alone draws) and, when
+    ``unlabelled`` is not empty, the loader of the chunks appended to each batch."""
     dataset = ChunkDataset(
         labelled,
         round(config.chunk_s * LABEL_RATE_HZ),

@@ -78,11 +78,13 @@ class Cell:
     #: --extra-train``, the study's ``--more-data`` corpus), with as many optimiser steps
     #: per epoch as the study corpus gives
     extra_train: int = 0
-    #: with ``extra_train``: only the study corpus's training sessions keep their labels; the
-    #: extra ones train without the task loss (translation and alignment only)
+    #: with ``extra_train``: only the study corpus's training sessions keep their labels
+    #: (with ``labelled``, only the ones its scarce-N cells label); the extra ones train
+    #: without the task loss
     unlabelled_extra: bool = False
     #: with ``unlabelled_extra``, > 0: mixed batches instead of the study corpus's steps
-    #: rule: every batch is the all-labels run's batch plus this many unlabelled chunks
+    #: rule: every batch is the batch of the twin on the study corpus (all labels, or with
+    #: ``labelled`` the label-scarce twin's) plus this many chunks of the extra sessions
     unlabelled_per_batch: int = 0
     #: > 0: output distillation on the unlabelled chunks (1 - CCC against the teacher's
     #: predictions, this weight; ``TransferConfig.distill_weight``)
@@ -174,6 +176,22 @@ def _cells() -> list[Cell]:
             reference=f"scarce-{n}/baseline",
             labelled=n,
             align="mse",
+            distill_weight=1.0,
+        )
+        for n in reversed(SCARCE_SPEAKERS)
+    ]
+    # added after the label-scarce cells had 25 seeds and the run-folder analysis of their
+    # distillation (docs/results/protocol.md, "the label-scarce distillation on more speakers
+    # without labels"): the twin's batches plus chunks of the 54 extra speakers, unlabelled
+    cells += [
+        Cell(
+            f"scarce-{n}/mixed-align-mse-distill",
+            reference=f"scarce-{n}/baseline",
+            labelled=n,
+            align="mse",
+            extra_train=MORE_DATA_EXTRA_TRAIN,
+            unlabelled_extra=True,
+            unlabelled_per_batch=MIXED_UNLABELLED_PER_BATCH,
             distill_weight=1.0,
         )
         for n in reversed(SCARCE_SPEAKERS)
@@ -329,8 +347,15 @@ def run_one(
         if more_data is None:
             raise EdgeAffectError(f"{cell.name} needs --more-data")
         train_data = more_data
+        labelled = commands.training_sessions(data)
+        if cell.unlabelled_extra and cell.labelled:
+            # the label-scarce twin's labelled speakers, drawn among the study corpus's
+            # training sessions as its scarce-N cells draw them; its batches as the twin's
+            drawn = commands.labelled_subset(labelled, cell.labelled, seed)
+            extra["batch_sessions"] = labelled
+            labelled = tuple(labelled[i] for i in drawn)
         if cell.unlabelled_extra:
-            extra["labelled_sessions"] = commands.training_sessions(data)
+            extra["labelled_sessions"] = labelled
         if cell.unlabelled_per_batch:
             # the labelled loader draws as the all-labels twin's does, steps included
             extra["unlabelled_per_batch"] = cell.unlabelled_per_batch
@@ -339,7 +364,7 @@ def run_one(
     args = _train_args(
         seed,
         plan.epochs,
-        cell.labelled,
+        0 if "labelled_sessions" in extra else cell.labelled,
         device,
         average_last=plan.average_last,
         snapshots=plan.snapshots,
