@@ -3,6 +3,7 @@ much of it the students take, on the training speakers that have no labels.
 
     python scripts/distill_targets.py --data CORPUS --runs RUNS docs/results/study
         [--labelled 9 --labelled 4 --labelled 2] [--seeds 10-19] [--json OUT]
+        [--students align-mse-distill,mixed-align-mse-distill]
 
 For each labelled-speaker count N and seed, on the training speakers without labels
 (the frames ``scarce-N/align-mse-distill`` distils on), CCC pooled over those speakers:
@@ -12,7 +13,10 @@ For each labelled-speaker count N and seed, on the training speakers without lab
 * each audio student (``scarce-N/baseline``, ``scarce-N/align-mse``,
   ``scarce-N/align-mse-distill``, at the snapshot its table chose on dev) against the gold
   standard, and against the teacher: how far distillation moved the student towards the
-  targets, and whether that is towards the truth.
+  targets, and whether that is towards the truth (``--students`` names other methods of the
+  ``scarce-N/*`` cells, e.g. ``mixed-align-mse-distill``, which also distils on 54 more
+  speakers; its figures on "the training speakers without labels" are on the 18 − N of the
+  study corpus, as for the others).
 
 and the same on the test speakers (the students' figures against the gold standard there are
 the table's): whether what a student took from the teacher on the speakers it distilled on
@@ -39,7 +43,7 @@ from edge_affect.errors import EdgeAffectError
 from edge_affect_train import transfer_study as ts
 from edge_affect_train.cli import _seed_list
 
-#: the students compared, each at its table's dev-chosen snapshot
+#: the students compared by default, each at its table's dev-chosen snapshot
 STUDENTS = ("baseline", "align-mse", "align-mse-distill")
 
 
@@ -62,7 +66,16 @@ def _main() -> None:
         help="e.g. 20 (0-19), 0-4, 3,5 (default: every seed with results and run folders)",
     )
     parser.add_argument("--json", type=Path, help="also write every seed's figures here")
+    parser.add_argument(
+        "--students",
+        default=",".join(STUDENTS),
+        help=f"the scarce-N/* methods compared (default: {','.join(STUDENTS)})",
+    )
     args = parser.parse_args()
+    students = tuple(m for m in args.students.split(",") if m)
+    unknown = [m for m in students if f"scarce-{ts.SCARCE_SPEAKERS[0]}/{m}" not in ts.CELLS]
+    if unknown or not students:
+        raise EdgeAffectError(f"--students {args.students!r}: not methods of the scarce-N cells")
     os.environ.update(ts.PINNED_ENV)  # before torch is imported: the study's float paths
     table_path = args.results / "table.json"
     if not table_path.is_file():
@@ -71,7 +84,7 @@ def _main() -> None:
     counts = args.labelled or list(reversed(ts.SCARCE_SPEAKERS))
     out: dict[str, Any] = {"machine": table.get("machine"), "regimes": {}}
     for n in counts:
-        names = [f"scarce-{n}/{s}" for s in STUDENTS]
+        names = [f"scarce-{n}/{s}" for s in students]
         missing = [c for c in names if c not in table["cells"]]
         if missing:
             raise EdgeAffectError(f"{table_path}: no results for {', '.join(missing)}")
@@ -86,15 +99,24 @@ def _main() -> None:
                 f"(under {args.runs}) for one of {', '.join(names)}"
             )
         tau = float(table.get("plan", {}).get("level_tau_s", ts.Plan().level_tau_s))
-        rows = [_one(args.data, args.runs, args.results, n, s, epochs, tau) for s in seeds]
+        rows = [
+            _one(args.data, args.runs, args.results, n, s, epochs, tau, students) for s in seeds
+        ]
         out["regimes"][str(n)] = {"seeds": seeds, "epochs": epochs, "per_seed": rows}
-        _print(n, seeds, epochs, rows)
+        _print(n, seeds, epochs, rows, students)
     if args.json:
         args.json.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
 
 
 def _one(
-    data: Path, runs: Path, results: Path, n: int, seed: int, epochs: dict[str, int], tau: float
+    data: Path,
+    runs: Path,
+    results: Path,
+    n: int,
+    seed: int,
+    epochs: dict[str, int],
+    tau: float,
+    students: tuple[str, ...],
 ) -> dict[str, Any]:
     import torch  # noqa: PLC0415 - after the pinned environment
 
@@ -127,7 +149,7 @@ def _one(
         "unlabelled": {"teacher_vs_gold": _ccc(targets, gold)},
         "test": {"teacher_vs_gold": _ccc(test_targets, test_gold)},
     }
-    for method in STUDENTS:
+    for method in students:
         cell = f"scarce-{n}/{method}"
         run_dir = _run_dir(runs, cell, seed)
         config = load_checkpoint(run_dir / "checkpoint.pt", kind="student")["model_config"]
@@ -186,7 +208,13 @@ def _ccc(predictions: list[np.ndarray], references: list[np.ndarray]) -> dict[st
     return {d: float(c) for d, c in zip(ts.DIMENSIONS, ts.ccc_from_sums(sums), strict=True)}
 
 
-def _print(n: int, seeds: list[int], epochs: dict[str, int], rows: list[dict[str, Any]]) -> None:
+def _print(
+    n: int,
+    seeds: list[int],
+    epochs: dict[str, int],
+    rows: list[dict[str, Any]],
+    students: tuple[str, ...],
+) -> None:
     def pair(where: str, get: Any) -> str:
         return " / ".join(f"{np.mean([get(r[where])[d] for r in rows]):.3f}" for d in ts.DIMENSIONS)
 
@@ -199,7 +227,7 @@ def _print(n: int, seeds: list[int], epochs: dict[str, int], rows: list[dict[str
     print("|---|---|---|---|---|")
     teacher = [pair(w, lambda r: r["teacher_vs_gold"]) for w in ("unlabelled", "test")]
     print(f"| teacher (video, {n} labelled speakers) | {teacher[0]} | | {teacher[1]} | |")
-    for method in STUDENTS:
+    for method in students:
         cell = f"scarce-{n}/{method}"
         figures = [
             pair(w, lambda r, m=method, k=k: r[m][k])

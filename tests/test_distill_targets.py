@@ -69,6 +69,15 @@ def test_the_diagnostic_scores_the_studys_own_students(
             kept = record["snapshots"][str(epoch)]["test"]
             assert {k: round(v, 6) for k, v in row["test"][method]["vs_gold"].items()} == kept
     assert "| `scarce-2/align-mse-distill` (epoch" in done.stdout
+    # --students: the methods named, and only those
+    one = tmp_path / "one.json"
+    args = ("--labelled", "2", "--seeds", "1-1", "--students", "align-mse-distill", "--json", one)
+    done = _script(results, "--data", corpus, "--runs", runs, *args)
+    assert done.returncode == 0, done.stderr
+    (row,) = json.loads(one.read_text())["regimes"]["2"]["per_seed"]
+    assert row["seed"] == 1 and set(row["test"]) == {"teacher_vs_gold", "align-mse-distill"}
+    assert row["test"]["align-mse-distill"] == regime["per_seed"][1]["test"]["align-mse-distill"]
+    assert "`scarce-2/baseline`" not in done.stdout
 
 
 @pytest.mark.slow
@@ -88,6 +97,9 @@ def test_a_run_folder_that_is_not_the_tables_is_refused_in_one_line(
 
 
 def test_bad_input_is_one_line(tmp_path: Path) -> None:
+    done = _script(tmp_path, "--data", tmp_path, "--runs", tmp_path, "--students", "x,baseline")
+    assert done.returncode == 1
+    assert done.stderr == "error: --students 'x,baseline': not methods of the scarce-N cells\n"
     done = _script(tmp_path, "--data", tmp_path, "--runs", tmp_path)
     assert done.returncode == 1
     assert (
