@@ -340,6 +340,15 @@ def train_student(
             "distillation, not the paper's method). 0: off.",
         ),
     ] = 0.0,
+    distill_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--distill-from",
+            help="With --distill-weight: train towards the predictions of this frozen student "
+            "checkpoint (an audio model, e.g. a baseline: self-training) instead of the "
+            "teacher's. It must read the same frontend (--level-tau).",
+        ),
+    ] = None,
     label_delay: LabelDelay = 0.0,
     postprocess: Postprocess = False,
     epochs: Epochs = 40,
@@ -398,6 +407,7 @@ def train_student(
         train_labels,
         translate_to,
         distill_weight,
+        distill_from,
     )
     typer.echo(commands.student_summary(method, run))
 

@@ -12,6 +12,7 @@ import torch
 
 from edge_affect.audio import LABEL_RATE_HZ
 from edge_affect.errors import EdgeAffectError
+from edge_affect_train.checkpoint import build_student, load_checkpoint
 from edge_affect_train.data import AvecCorpus
 from edge_affect_train.data.tensors import SessionData
 from edge_affect_train.frontend import FrontendConfig, level_normalised
@@ -189,8 +190,13 @@ def student_run(
     train_labels: str = "gold",
     translate_to: str = "features",
     distill_weight: float = 0.0,
+    distill_from: Path | None = None,
 ) -> RunResult:
-    """Check the options, load the data, train and score one student (``out``: its run folder)."""
+    """Check the options, load the data, train and score one student (``out``: its run folder).
+
+    ``distill_from``: a student checkpoint whose (frozen) predictions distillation trains
+    towards instead of the teacher's; it must read the same frontend as this student.
+    """
     _check_choice(method, METHODS, "method")
     _check_choice(train_labels, TRAIN_LABELS, "training labels")
     _check_choice(translate_to, TRANSLATE_TO, "translation target")
@@ -204,6 +210,13 @@ def student_run(
     if teacher_path is None and method != "baseline":
         raise EdgeAffectError(f"--method {method} needs --teacher TEACHER_CKPT")
     teacher_model = load_teacher(teacher_path) if teacher_path is not None else None
+    if distill_from is not None and distill_weight <= 0:
+        raise EdgeAffectError("--distill-from needs --distill-weight > 0")
+    audio_teacher = (
+        build_student(load_checkpoint(distill_from, kind="student"))
+        if distill_from is not None
+        else None
+    )
     if teacher_model is not None:
         z_dim = teacher_model.latent_dim
     modalities = teacher_model.config.modalities if teacher_model is not None else ()
@@ -215,8 +228,14 @@ def student_run(
         alignment_weight=weights[1],
         translate_to=cast(TranslateTo, translate_to),
         distill_weight=distill_weight,
+        distill_from="audio" if audio_teacher is not None else "teacher",
     )
     frontend = level_normalised(level_tau_s) if level_tau_s > 0 else FrontendConfig()
+    if audio_teacher is not None and audio_teacher.config.frontend != frontend:
+        raise EdgeAffectError(
+            f"--distill-from {distill_from}: that student reads another frontend than this one "
+            "(give the --level-tau it was trained with)"
+        )
     _, splits = load_data(data, modalities, frontend, config.label_delay_s)
     if train_labels == "latent":
         splits["train"] = latent_labels(data, splits["train"])
@@ -227,7 +246,9 @@ def student_run(
     student_config = StudentConfig(
         frontend, EncoderConfig(kind=cast(EncoderKind, encoder), hidden=hidden), z_dim
     )
-    return train_student(data, teacher_model, out, student_config, transfer, config, splits)
+    return train_student(
+        data, teacher_model, out, student_config, transfer, config, splits, audio_teacher
+    )
 
 
 def student_summary(method: str, run: RunResult) -> str:

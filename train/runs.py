@@ -197,15 +197,18 @@ def train_student(
     transfer: TransferConfig,
     config: TrainConfig,
     splits: dict[str, list[SessionData]] | None = None,
+    audio_teacher: AudioStudent | None = None,
 ) -> RunResult:
-    """Stage 2: the audio student with the chosen method (``baseline`` needs no teacher)."""
+    """Stage 2: the audio student with the chosen method (``baseline`` needs no teacher);
+    ``audio_teacher``: the frozen audio model whose predictions distillation trains towards
+    (``transfer.distill_from == "audio"``)."""
     modalities = teacher.config.modalities if teacher is not None else ()
     if splits is None:
         _, splits = load_data(data, modalities, student_config.frontend, config.label_delay_s)
     torch.manual_seed(config.seed)
     student = AudioStudent(student_config)
     set_student_normalisation(student, splits["train"])
-    task = StudentTask(student, teacher, transfer)
+    task = StudentTask(student, teacher, transfer, audio_teacher)
     result = fit(task, splits["train"], splits["dev"], config, run_dir)
     payload = {
         "kind": "student",
@@ -215,4 +218,6 @@ def train_student(
         "corpus": corpus_description(data, modalities, splits),
         "teacher_config": teacher.config.to_dict() if teacher is not None else None,
     }
+    if audio_teacher is not None:
+        payload["audio_teacher_config"] = audio_teacher.config.to_dict()
     return _finish(run_dir, task, result, splits, config, payload)

@@ -35,6 +35,10 @@ METHODS: tuple[Method, ...] = ("baseline", "transfer", "no-translation", "no-ali
 #: paper, or the frozen teacher's latent sequence.
 TranslateTo = Literal["features", "latent"]
 TRANSLATE_TO: tuple[TranslateTo, ...] = ("features", "latent")
+#: Whose predictions output distillation trains towards: the frozen teacher's (the stronger
+#: modality), or a frozen audio model's (an earlier student: self-training on audio alone).
+DistillFrom = Literal["teacher", "audio"]
+DISTILL_FROM: tuple[DistillFrom, ...] = ("teacher", "audio")
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,9 @@ class TransferConfig:
     #: > 0: on frames without labels, also 1 - CCC between the student's predictions and
     #: the frozen teacher's, times this weight (output distillation; not the paper's method)
     distill_weight: float = 0.0
+    #: with ``distill_weight``: the teacher's predictions, or those of a frozen audio model
+    #: given to :class:`StudentTask` (it reads the student's own log-mel input)
+    distill_from: DistillFrom = "teacher"
 
     def __post_init__(self) -> None:
         if self.translate_to not in TRANSLATE_TO:
@@ -68,6 +75,13 @@ class TransferConfig:
             )
         if self.distill_weight < 0:
             raise EdgeAffectError("--distill-weight must not be negative")
+        if self.distill_from not in DISTILL_FROM:
+            raise EdgeAffectError(
+                f"unknown distillation source {self.distill_from!r}; choose one of "
+                f"{', '.join(DISTILL_FROM)}"
+            )
+        if self.distill_from == "audio" and self.distill_weight <= 0:
+            raise EdgeAffectError("distilling from an audio model needs --distill-weight > 0")
 
     @property
     def uses_translation(self) -> bool:
@@ -131,7 +145,7 @@ def translation_decoder(
     """
     if (config.uses_translation or config.uses_alignment) and teacher is None:
         raise EdgeAffectError(f"method {config.method!r} needs {missing}")
-    if config.distill_weight > 0 and teacher is None:
+    if config.distill_weight > 0 and config.distill_from == "teacher" and teacher is None:
         raise EdgeAffectError(f"--distill-weight needs {missing}")
     if teacher is None:
         return None
@@ -145,10 +159,16 @@ def translation_decoder(
 
 
 class StudentTask(nn.Module):
-    """Stage 2 objective: task + translation + alignment to the frozen teacher."""
+    """Stage 2 objective: task + translation + alignment to the frozen teacher (+ output
+    distillation towards the teacher's predictions or, with ``audio_teacher``, a frozen
+    audio model's, computed from the same log-mel chunks the student reads)."""
 
     def __init__(
-        self, student: AudioStudent, teacher: Teacher | None, config: TransferConfig
+        self,
+        student: AudioStudent,
+        teacher: Teacher | None,
+        config: TransferConfig,
+        audio_teacher: AudioStudent | None = None,
     ) -> None:
         super().__init__()
         self.student = student
@@ -157,11 +177,24 @@ class StudentTask(nn.Module):
         self.decoder = translation_decoder(
             config, teacher, student.config.z_dim, "a teacher checkpoint"
         )
+        if (config.distill_from == "audio") != (audio_teacher is not None):
+            raise EdgeAffectError(
+                "distillation from an audio model needs that model (and only then is one given)"
+            )
+        if audio_teacher is not None:
+            if audio_teacher.config.frontend != student.config.frontend:
+                raise EdgeAffectError(
+                    "the audio model to distil from has another frontend than the student "
+                    f"({audio_teacher.config.frontend} != {student.config.frontend})"
+                )
+            audio_teacher.requires_grad_(False)
+        self.audio_teacher = audio_teacher
 
     def train(self, mode: bool = True) -> StudentTask:
         super().train(mode)
-        if self.teacher is not None:
-            self.teacher.eval()  # frozen: no dropout, fixed statistics
+        for frozen in (self.teacher, self.audio_teacher):
+            if frozen is not None:
+                frozen.eval()  # frozen: no dropout, fixed statistics
         return self
 
     def _teacher_targets(self, features: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -177,10 +210,10 @@ class StudentTask(nn.Module):
         task = self._task(prediction, labels)
         out = {"task": task}
         loss = task
+        distill_teacher = self.config.distill_weight > 0 and self.audio_teacher is None
+        teacher_predictions: Tensor | None = None
         if self.teacher is not None and (
-            self.config.uses_translation
-            or self.config.uses_alignment
-            or self.config.distill_weight > 0
+            self.config.uses_translation or self.config.uses_alignment or distill_teacher
         ):
             target_features, latent, teacher_predictions = self._teacher_targets(features)
             if self.decoder is not None:
@@ -190,9 +223,13 @@ class StudentTask(nn.Module):
             if self.config.uses_alignment:
                 out["alignment"] = alignment_loss(z, latent, self.config.align)
                 loss = loss + self.config.alignment_weight * out["alignment"]
-            if self.config.distill_weight > 0:
-                out["distill"] = self._distill(prediction, labels, teacher_predictions)
-                loss = loss + self.config.distill_weight * out["distill"]
+        if self.config.distill_weight > 0:
+            if self.audio_teacher is not None:
+                with torch.no_grad():
+                    teacher_predictions = self.audio_teacher.represent_mel(mel)[0]
+            assert teacher_predictions is not None  # translation_decoder checked the teacher
+            out["distill"] = self._distill(prediction, labels, teacher_predictions)
+            loss = loss + self.config.distill_weight * out["distill"]
         out["loss"] = loss
         return out
 
@@ -207,7 +244,8 @@ class StudentTask(nn.Module):
         return task_loss(prediction, labels, labelled, mse_weight=self.config.mse_weight)
 
     def _distill(self, prediction: Tensor, labels: Tensor, teacher: Tensor) -> Tensor:
-        """1 - CCC against the teacher's predictions over the frames without labels."""
+        """1 - CCC against the teacher's (or the audio model's) predictions over the frames
+        without labels."""
         unlabelled = torch.isnan(labels[..., 0])
         if not bool(unlabelled.any()):
             return prediction.sum() * 0.0  # every chunk of this batch is labelled

@@ -89,6 +89,10 @@ class Cell:
     #: > 0: output distillation on the unlabelled chunks (1 - CCC against the teacher's
     #: predictions, this weight; ``TransferConfig.distill_weight``)
     distill_weight: float = 0.0
+    #: with ``distill_weight``: whose predictions are the targets, the video ``teacher``'s or
+    #: the frozen audio ``baseline``'s (this seed's ``scarce-N/baseline`` run of the table, its
+    #: averaged weights at ``SELF_DISTILL_EPOCH[N]``; :func:`ensure_audio_teacher`)
+    distill_from: str = "teacher"
     #: a headroom measurement (latent-truth labels or more data), not a method: never the
     #: dev winner, never "the target met"
     ceiling: bool = False
@@ -196,6 +200,23 @@ def _cells() -> list[Cell]:
         )
         for n in reversed(SCARCE_SPEAKERS)
     ]
+    # added after scarce-N/mixed-align-mse-distill had 25 seeds (docs/results/protocol.md,
+    # "whose predictions give the gain"): that cell with the frozen audio baseline's
+    # predictions as the distillation targets instead of the video teacher's
+    cells += [
+        Cell(
+            f"scarce-{n}/mixed-align-mse-selfdistill",
+            reference=f"scarce-{n}/baseline",
+            labelled=n,
+            align="mse",
+            extra_train=MORE_DATA_EXTRA_TRAIN,
+            unlabelled_extra=True,
+            unlabelled_per_batch=MIXED_UNLABELLED_PER_BATCH,
+            distill_weight=1.0,
+            distill_from="baseline",
+        )
+        for n in reversed(SCARCE_SPEAKERS)
+    ]
     return cells
 
 
@@ -209,6 +230,9 @@ MORE_DATA_EXTRA_TRAIN = 54
 
 #: The label-scarce learning curve (18 labelled = the "all" regime of the recola preset).
 SCARCE_SPEAKERS = (2, 4, 9)
+#: The snapshot epoch of ``scarce-N/baseline`` whose weights a ``distill_from="baseline"``
+#: cell distils from: the one the 25-seed table chose for that baseline on dev (protocol.md).
+SELF_DISTILL_EPOCH = {9: 10, 4: 25, 2: 20}
 CELLS: dict[str, Cell] = {cell.name: cell for cell in _cells()}
 
 
@@ -333,7 +357,6 @@ def run_one(
 
     from edge_affect_train import commands  # noqa: PLC0415
     from edge_affect_train.study import machine  # noqa: PLC0415
-    from edge_affect_train.trainer import predict_sessions  # noqa: PLC0415
 
     torch.use_deterministic_algorithms(True)
     cell = CELLS[cell_name]
@@ -371,6 +394,9 @@ def run_one(
         **extra,
     )
     run_dir = runs / cell.file_stem / f"s{seed}"
+    audio_teacher = None
+    if cell.distill_from == "baseline":
+        audio_teacher = ensure_audio_teacher(data, runs, results, cell, seed, plan, device)
     run = commands.student_run(
         train_data,
         teacher,
@@ -386,22 +412,12 @@ def run_one(
         cell.train_labels,
         cell.translate_to,
         cell.distill_weight,
+        audio_teacher,
     )
     assert run.task is not None
     assert run.splits is not None
     splits = run.splits
-    snapshots: dict[str, Any] = {}
-    for epoch, state in sorted(run.fit.snapshots.items()):
-        run.task.load_state_dict(state)
-        entry: dict[str, Any] = {}
-        for split in ("dev", "test"):
-            predictions, golds = predict_sessions(run.task, splits[split], torch.device(device))
-            sums = np.array([session_sums(p, g) for p, g in zip(predictions, golds, strict=True)])
-            ccc = ccc_from_sums(sums.sum(axis=0))
-            entry[split] = {d: round(float(c), 6) for d, c in zip(DIMENSIONS, ccc, strict=True)}
-            if split == "test":
-                entry["test_sums"] = sums.tolist()
-        snapshots[str(epoch)] = entry
+    snapshots = score_snapshots(run.task, run.fit.snapshots, splits, device)
     # every snapshot's averaged weights, so the students can be scored again (on a larger
     # test split) without training them again
     torch.save(dict(run.fit.snapshots), run_dir / SNAPSHOT_WEIGHTS)
@@ -417,6 +433,12 @@ def run_one(
         "env": {k: os.environ.get(k) for k in PINNED_ENV},
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
+    if audio_teacher is not None:
+        record["audio_teacher"] = {
+            "cell": f"scarce-{cell.labelled}/baseline",
+            "seed": seed,
+            "epoch": SELF_DISTILL_EPOCH[cell.labelled],
+        }
     path = result_path(results, cell, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -427,6 +449,98 @@ def run_one(
         f"{cell.name} seed {seed}: test arousal {last['test']['arousal']:+.3f} valence "
         f"{last['test']['valence']:+.3f} ({record['wall_s']:.0f} s)"
     )
+
+
+def score_snapshots(
+    task: Any, weights: dict[int, Any], splits: dict[str, Any], device: str
+) -> dict[str, Any]:
+    """A result file's ``snapshots``: dev and test CCC of ``task`` with each snapshot's
+    weights loaded, and the per-session test sums."""
+    import torch  # noqa: PLC0415 - in the worker only
+
+    from edge_affect_train.trainer import predict_sessions  # noqa: PLC0415
+
+    snapshots: dict[str, Any] = {}
+    for epoch, state in sorted(weights.items()):
+        task.load_state_dict(state)
+        entry: dict[str, Any] = {}
+        for split in ("dev", "test"):
+            predictions, golds = predict_sessions(task, splits[split], torch.device(device))
+            sums = np.array([session_sums(p, g) for p, g in zip(predictions, golds, strict=True)])
+            ccc = ccc_from_sums(sums.sum(axis=0))
+            entry[split] = {d: round(float(c), 6) for d, c in zip(DIMENSIONS, ccc, strict=True)}
+            if split == "test":
+                entry["test_sums"] = sums.tolist()
+        snapshots[str(epoch)] = entry
+    return snapshots
+
+
+def _audio_teacher_path(runs: Path, labelled: int, seed: int) -> Path:
+    stem = cell_stem(f"scarce-{labelled}/baseline")
+    return runs / stem / f"s{seed}" / f"audio-teacher-e{SELF_DISTILL_EPOCH[labelled]}.pt"
+
+
+def ensure_audio_teacher(
+    data: Path, runs: Path, results: Path, cell: Cell, seed: int, plan: Plan, device: str = "cpu"
+) -> Path:
+    """The student checkpoint a ``distill_from="baseline"`` cell distils from: the averaged
+    weights of the table's ``scarce-N/baseline`` run of ``seed`` at ``SELF_DISTILL_EPOCH[N]``.
+
+    That run's result file must be in ``results``. Its snapshot weights come from its run
+    folder, or, where the folder has none, from training it again here (its result into
+    ``runs/recomputed``). Before use, every snapshot is scored again and must equal the
+    table's result file bit for bit (dev, test and every test session's sums): the weights
+    are the table's run, on this machine. Then the chosen epoch's weights are written as a
+    student checkpoint beside them (``audio-teacher-e{epoch}.pt``), used from then on.
+    """
+    import torch  # noqa: PLC0415 - in the worker only
+
+    from edge_affect_train.checkpoint import save_checkpoint  # noqa: PLC0415
+    from edge_affect_train.frontend import level_normalised  # noqa: PLC0415
+    from edge_affect_train.models import AudioStudent, EncoderConfig, StudentConfig  # noqa: PLC0415
+    from edge_affect_train.runs import load_data  # noqa: PLC0415
+    from edge_affect_train.trainer import TrainConfig  # noqa: PLC0415
+    from edge_affect_train.transfer import StudentTask, TransferConfig  # noqa: PLC0415
+
+    baseline = CELLS[f"scarce-{cell.labelled}/baseline"]
+    epoch = SELF_DISTILL_EPOCH[cell.labelled]
+    out = _audio_teacher_path(runs, cell.labelled, seed)
+    if out.is_file():
+        return out
+    table_file = result_path(results, baseline, seed)
+    if not table_file.is_file():
+        raise EdgeAffectError(
+            f"{cell.name} seed {seed} distils from {baseline.name} seed {seed}, which has no "
+            f"result file in {results}: run that first"
+        )
+    theirs = json.loads(table_file.read_text(encoding="utf-8"))
+    if json.dumps(theirs["plan"], sort_keys=True) != json.dumps(plan.to_dict(), sort_keys=True):
+        raise EdgeAffectError(f"{table_file}: trained with another --plan than this one")
+    weights_path = out.parent / SNAPSHOT_WEIGHTS
+    if not weights_path.is_file():
+        run_one(data, runs, runs / "recomputed", baseline.name, seed, plan, device=device)
+    weights = torch.load(weights_path, map_location="cpu", weights_only=True)
+    frontend = level_normalised(plan.level_tau_s)
+    config = StudentConfig(frontend, EncoderConfig(kind="gru", hidden=plan.hidden), plan.hidden)
+    task = StudentTask(AudioStudent(config), None, TransferConfig(method="baseline"))
+    _, splits = load_data(data, (), frontend, TrainConfig().label_delay_s)
+    ours = score_snapshots(task, weights, splits, device)
+    if ours != theirs["snapshots"]:
+        raise EdgeAffectError(
+            f"{weights_path}: these weights are not the table's {baseline.name} seed {seed} "
+            f"({_first_difference(theirs['snapshots'], ours)}); delete the folder to train it "
+            "again here"
+        )
+    prefix = "student."
+    state = {k.removeprefix(prefix): v for k, v in weights[epoch].items() if k.startswith(prefix)}
+    payload = {
+        "kind": "student",
+        "model_config": config.to_dict(),
+        "state_dict": state,
+        "source": {"cell": baseline.name, "seed": seed, "epoch": epoch},
+    }
+    save_checkpoint(out, payload)
+    return out
 
 
 def _cpu() -> dict[str, Any]:
@@ -679,6 +793,19 @@ def run_study(
                 f"{needs}: give --more-data CORPUS (synth --extra-train {extra_train})"
             )
         check_more_data(data, more_data, extra_train)
+    audio_teachers = sorted(
+        {(CELLS[c].labelled, s): c for c, s in todo if CELLS[c].distill_from == "baseline"}.items()
+    )
+    missing = [
+        f"scarce-{n}/baseline seed {s}"
+        for (n, s), _ in audio_teachers
+        if not result_path(results, CELLS[f"scarce-{n}/baseline"], s).is_file()
+    ]
+    if missing:
+        raise EdgeAffectError(
+            f"the audio baseline's predictions are the distillation targets of some of these "
+            f"runs; run {', '.join(missing)} first (no result file in {results})"
+        )
     import multiprocessing  # noqa: PLC0415
 
     os.environ.update(PINNED_ENV)  # inherited by the workers before they import torch
@@ -692,6 +819,12 @@ def run_study(
         futures = [
             pool.submit(_teacher_job, (data, runs, CELLS[c].name, s, plan, device))
             for c, s in teachers.values()
+        ]
+        for future in futures:
+            log(future.result())
+        futures = [
+            pool.submit(_audio_teacher_job, (data, runs, results, c, s, plan, device))
+            for (_, s), c in audio_teachers
         ]
         for future in futures:
             log(future.result())
@@ -711,6 +844,19 @@ def _teacher_job(job: tuple[Path, Path, str, int, Plan, str]) -> str:
     cell = CELLS[cell_name]
     path = _ensure_teacher(data, runs, cell, seed, plan, device)
     return f"teacher {cell.teacher} labelled {cell.labelled or 'all'} seed {seed}: {path.parent}"
+
+
+def _audio_teacher_job(job: tuple[Path, Path, Path, str, int, Plan, str]) -> str:
+    data, runs, results, cell_name, seed, plan, device = job
+    import torch  # noqa: PLC0415
+
+    torch.use_deterministic_algorithms(True)
+    cell = CELLS[cell_name]
+    path = ensure_audio_teacher(data, runs, results, cell, seed, plan, device)
+    return (
+        f"audio teacher scarce-{cell.labelled}/baseline seed {seed} epoch "
+        f"{SELF_DISTILL_EPOCH[cell.labelled]} (equal to the table's run): {path.parent}"
+    )
 
 
 # ---------------------------------------------------------------------------------- the table
