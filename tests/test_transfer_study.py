@@ -406,6 +406,70 @@ def test_distillation_trains_the_unlabelled_chunks_towards_the_teachers_predicti
         TransferConfig(distill_weight=-1.0)
 
 
+def test_distillation_can_train_towards_a_frozen_audio_models_predictions() -> None:
+    """``distill_from="audio"``: the targets are the frozen audio model's predictions from
+    the student's own log-mel chunks, over the frames without labels; the video teacher
+    still gives translation and alignment; no gradient reaches the audio model."""
+    torch.manual_seed(0)
+    config = StudentConfig(FrontendConfig(), EncoderConfig(hidden=8), 8)
+    student, audio = AudioStudent(config), AudioStudent(config)
+    teacher = Teacher(TeacherConfig(("video",), 5, EncoderConfig(kind="bigru", hidden=8)))
+    distil = TransferConfig(
+        method="no-translation", align="mse", distill_weight=2.0, distill_from="audio"
+    )
+    task = StudentTask(student, teacher, distil, audio).eval()
+    mel, features = torch.randn(3, 40 * 4, 64), torch.randn(3, 40, 5)
+    labels = torch.rand(3, 40, 2)
+    labels[1] = float("nan")
+    out = task(mel, labels, features)
+    prediction = student.represent_mel(mel)[0]
+    rows = torch.tensor([1])
+    targets = audio.represent_mel(mel)[0]
+    torch.testing.assert_close(out["distill"], task_loss(prediction[rows], targets[rows]))
+    video = teacher.represent(features)[0]
+    assert not torch.allclose(out["distill"], task_loss(prediction[rows], video[rows]))
+    torch.testing.assert_close(out["loss"], out["task"] + out["alignment"] + 2.0 * out["distill"])
+    out["loss"].backward()
+    assert all(p.grad is None for p in audio.parameters())
+    assert any(p.grad is not None for p in student.parameters())
+    # the task in training mode keeps the frozen audio model in eval mode
+    assert not task.train().audio_teacher.training  # type: ignore[union-attr]
+    # without a video teacher: self-training alone
+    alone = TransferConfig(method="baseline", distill_weight=1.0, distill_from="audio")
+    assert "distill" in StudentTask(student, None, alone, audio)(mel, labels, features)
+    with pytest.raises(EdgeAffectError, match="needs that model"):
+        StudentTask(student, teacher, distil)
+    with pytest.raises(EdgeAffectError, match="needs that model"):
+        StudentTask(student, teacher, replace(distil, distill_from="teacher"), audio)
+    other = AudioStudent(replace(config, frontend=FrontendConfig(n_mels=32)))
+    with pytest.raises(EdgeAffectError, match="another frontend than the student"):
+        StudentTask(student, None, alone, other)
+    with pytest.raises(EdgeAffectError, match="needs --distill-weight > 0"):
+        TransferConfig(distill_from="audio")
+    with pytest.raises(EdgeAffectError, match="unknown distillation source 'video'"):
+        TransferConfig(distill_weight=1.0, distill_from="video")  # type: ignore[arg-type]
+
+
+def test_the_self_distillation_cells_are_the_mixed_cells_with_the_baselines_targets() -> None:
+    """protocol.md, "whose predictions give the gain": each cell is its
+    scarce-N/mixed-align-mse-distill twin with the targets of the seed's audio baseline,
+    at the snapshot the 25-seed table chose for that baseline on dev."""
+    names = [n for n in transfer_study.CELLS if n.endswith("/mixed-align-mse-selfdistill")]
+    assert names == [f"scarce-{n}/mixed-align-mse-selfdistill" for n in (9, 4, 2)]
+    loaded = transfer_study.load_results(Path("docs/results/study"))
+    full, smoke = transfer_study.PLANS["full"], transfer_study.PLANS["smoke"]
+    for name in names:
+        cell = transfer_study.CELLS[name]
+        twin = transfer_study.CELLS[name.replace("selfdistill", "distill")]
+        assert cell == replace(twin, name=name, distill_from="baseline")
+        baseline = f"scarce-{cell.labelled}/baseline"
+        first_25 = {s: r for s, r in loaded[baseline].items() if s < 25}
+        assert len(first_25) == 25
+        chosen = transfer_study.choose_epochs(first_25)
+        assert transfer_study.audio_teacher_epoch(cell.labelled, full) == chosen
+        assert transfer_study.audio_teacher_epoch(cell.labelled, smoke) == smoke.epochs
+
+
 def test_the_label_scarce_distillation_cells_are_their_mse_twins_plus_distillation() -> None:
     """protocol.md, "the teacher's predictions as targets on the label-scarce curve": each
     cell is scarce-N/align-mse with distillation weight 1, run 9, 4, 2 within a seed."""
@@ -450,6 +514,42 @@ def test_a_label_scarce_student_distils_the_teacher_on_the_speakers_without_labe
         not torch.equal(value, distilled["state_dict"][key])
         for key, value in plain["state_dict"].items()
     )
+
+
+@pytest.mark.slow
+def test_a_student_can_distil_a_frozen_audio_student_through_the_cli(
+    tiny_corpus: Path, tmp_path: Path
+) -> None:
+    """``--distill-from``: self-training on the speakers without labels, towards the
+    predictions of an earlier audio student (no teacher modality); its frontend must match."""
+    data = ["--data", str(tiny_corpus), "--method", "baseline", "--level-tau", "60", *FAST]
+    first = tmp_path / "first"
+    result = runner.invoke(app, ["train", "student", *data, "--out", str(first)])
+    assert result.exit_code == 0, result.output
+    source = first / "checkpoint.pt"
+    options = ["--labelled", "1", "--seed", "3", "--distill-weight", "1"]
+    out = tmp_path / "second"
+    args = ["train", "student", *data, *options, "--distill-from", str(source), "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    saved = load_checkpoint(out / "checkpoint.pt")
+    assert saved["transfer"]["distill_from"] == "audio"
+    assert saved["transfer"]["method"] == "baseline" and saved["teacher_config"] is None
+    assert saved["audio_teacher_config"] == load_checkpoint(source)["model_config"]
+    plain = tmp_path / "plain"
+    args = ["train", "student", *data, "--labelled", "1", "--seed", "3", "--out", str(plain)]
+    assert runner.invoke(app, args).exit_code == 0
+    # the same seed and labelled speaker: the distillation term changes the weights
+    assert any(
+        not torch.equal(value, saved["state_dict"][key])
+        for key, value in load_checkpoint(plain / "checkpoint.pt")["state_dict"].items()
+    )
+    other = [*args[:-2], "--level-tau", "30", "--distill-weight", "1", "--distill-from"]
+    result = runner.invoke(app, [*other, str(source), "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2
+    assert "reads another frontend than this one" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
 
 
 def test_recola_preset_records_its_numbers_and_old_presets_do_not_change() -> None:
@@ -608,6 +708,49 @@ def test_the_more_data_ceiling_trains_on_more_speakers_with_equal_steps(
     assert (runs / "teachers" / "bigru-l2-s0" / "checkpoint.pt").is_file()
     record = json.loads((results / "scarce-2--mixed-align-mse-distill--s0.json").read_text())
     assert record["corpus"]["extra_train"] == extra and record["cell"]["labelled"] == 2
+    # ... and its self-distillation control: the targets of the table's audio baseline of the
+    # seed, whose result file must be there first and whose weights must equal it bit for bit
+    cell = "scarce-2/mixed-align-mse-selfdistill"
+    code, output = _study([*args, "--cell", cell, "--more-data", str(more)])
+    assert code == 2 and "run scarce-2/baseline seed 0 first" in output
+    assert "Traceback" not in output
+    code, output = _study([*args, "--cell", "scarce-2/baseline"])
+    assert code == 0, output
+    baseline_dir = runs / "scarce-2--baseline" / "s0"
+    shutil.rmtree(baseline_dir)  # its weights are trained again here, then checked
+    code, output = _study([*args, "--cell", cell, "--more-data", str(more)])
+    assert code == 0, output
+    assert "audio teacher scarce-2/baseline seed 0 epoch 4 (equal to the table's run)" in output
+    source = load_checkpoint(baseline_dir / "audio-teacher-e4.pt", kind="student")
+    assert source["source"] == {"cell": "scarce-2/baseline", "seed": 0, "epoch": 4}
+    weights = torch.load(baseline_dir / "snapshots.pt", weights_only=True)
+    assert source["state_dict"].keys() and all(
+        torch.equal(value, weights[4][f"student.{key}"])
+        for key, value in source["state_dict"].items()
+    )
+    saved = load_checkpoint(runs / "scarce-2--mixed-align-mse-selfdistill" / "s0" / "checkpoint.pt")
+    twin = load_checkpoint(runs / "scarce-2--mixed-align-mse-distill" / "s0" / "checkpoint.pt")
+    assert twin["transfer"]["distill_from"] == "teacher"
+    assert saved["transfer"] == {**twin["transfer"], "distill_from": "audio"}
+    assert saved["train_args"] == twin["train_args"]
+    assert saved["audio_teacher_config"] == source["model_config"]
+    record = json.loads((results / "scarce-2--mixed-align-mse-selfdistill--s0.json").read_text())
+    assert record["audio_teacher"] == {"cell": "scarce-2/baseline", "seed": 0, "epoch": 4}
+    assert record["cell"]["distill_from"] == "baseline"
+    twin_record = json.loads((results / "scarce-2--mixed-align-mse-distill--s0.json").read_text())
+    assert record["snapshots"] != twin_record["snapshots"]  # other targets, another student
+    # weights that are not the table's run are refused, and nothing is written
+    (baseline_dir / "audio-teacher-e4.pt").unlink()
+    (results / "scarce-2--mixed-align-mse-selfdistill--s0.json").unlink()
+    table_file = results / "scarce-2--baseline--s0.json"
+    table = json.loads(table_file.read_text())
+    table["snapshots"]["2"]["dev"]["valence"] += 1e-6
+    table_file.write_text(json.dumps(table) + "\n")
+    code, output = _study([*args, "--cell", cell, "--more-data", str(more)])
+    assert code == 2, output
+    assert "not the table's scarce-2/baseline seed 0 (snapshots.2.dev.valence" in output
+    assert not (baseline_dir / "audio-teacher-e4.pt").exists()
+    assert not (results / "scarce-2--mixed-align-mse-selfdistill--s0.json").exists()
 
 
 def test_study_errors_are_one_line(tiny_corpus: Path, tmp_path: Path) -> None:
@@ -631,6 +774,11 @@ def test_student_options_check_their_values(tiny_corpus: Path, tmp_path: Path) -
         (["--method", "baseline", "--translate-to", "pixels"], "unknown translation target"),
         (["--method", "baseline", "--unlabelled-per-batch", "-1"], "must not be negative"),
         (["--method", "baseline", "--distill-weight", "1"], "--distill-weight needs a teacher"),
+        (["--method", "baseline", "--distill-from", "b.pt"], "needs --distill-weight > 0"),
+        (
+            ["--method", "baseline", "--distill-weight", "1", "--distill-from", "b.pt"],
+            "b.pt: no such checkpoint",
+        ),
         (
             ["--method", "baseline", "--labelled", "1", "--unlabelled-per-batch", "4"],
             "this run has 1 labelled and 0 unlabelled",

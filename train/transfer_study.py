@@ -91,7 +91,7 @@ class Cell:
     distill_weight: float = 0.0
     #: with ``distill_weight``: whose predictions are the targets, the video ``teacher``'s or
     #: the frozen audio ``baseline``'s (this seed's ``scarce-N/baseline`` run of the table, its
-    #: averaged weights at ``SELF_DISTILL_EPOCH[N]``; :func:`ensure_audio_teacher`)
+    #: averaged weights at :func:`audio_teacher_epoch`; :func:`ensure_audio_teacher`)
     distill_from: str = "teacher"
     #: a headroom measurement (latent-truth labels or more data), not a method: never the
     #: dev winner, never "the target met"
@@ -437,7 +437,7 @@ def run_one(
         record["audio_teacher"] = {
             "cell": f"scarce-{cell.labelled}/baseline",
             "seed": seed,
-            "epoch": SELF_DISTILL_EPOCH[cell.labelled],
+            "epoch": audio_teacher_epoch(cell.labelled, plan),
         }
     path = result_path(results, cell, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -475,16 +475,24 @@ def score_snapshots(
     return snapshots
 
 
-def _audio_teacher_path(runs: Path, labelled: int, seed: int) -> Path:
+def audio_teacher_epoch(labelled: int, plan: Plan) -> int:
+    """The snapshot a ``distill_from="baseline"`` cell distils from: ``SELF_DISTILL_EPOCH``,
+    or, under a plan without that snapshot (``smoke``), the plan's last epoch."""
+    epoch = SELF_DISTILL_EPOCH[labelled]
+    return epoch if epoch in plan.snapshots else plan.epochs
+
+
+def _audio_teacher_path(runs: Path, labelled: int, seed: int, plan: Plan) -> Path:
     stem = cell_stem(f"scarce-{labelled}/baseline")
-    return runs / stem / f"s{seed}" / f"audio-teacher-e{SELF_DISTILL_EPOCH[labelled]}.pt"
+    return runs / stem / f"s{seed}" / f"audio-teacher-e{audio_teacher_epoch(labelled, plan)}.pt"
 
 
 def ensure_audio_teacher(
     data: Path, runs: Path, results: Path, cell: Cell, seed: int, plan: Plan, device: str = "cpu"
 ) -> Path:
     """The student checkpoint a ``distill_from="baseline"`` cell distils from: the averaged
-    weights of the table's ``scarce-N/baseline`` run of ``seed`` at ``SELF_DISTILL_EPOCH[N]``.
+    weights of the table's ``scarce-N/baseline`` run of ``seed`` at
+    :func:`audio_teacher_epoch`.
 
     That run's result file must be in ``results``. Its snapshot weights come from its run
     folder, or, where the folder has none, from training it again here (its result into
@@ -503,8 +511,8 @@ def ensure_audio_teacher(
     from edge_affect_train.transfer import StudentTask, TransferConfig  # noqa: PLC0415
 
     baseline = CELLS[f"scarce-{cell.labelled}/baseline"]
-    epoch = SELF_DISTILL_EPOCH[cell.labelled]
-    out = _audio_teacher_path(runs, cell.labelled, seed)
+    epoch = audio_teacher_epoch(cell.labelled, plan)
+    out = _audio_teacher_path(runs, cell.labelled, seed, plan)
     if out.is_file():
         return out
     table_file = result_path(results, baseline, seed)
@@ -855,7 +863,7 @@ def _audio_teacher_job(job: tuple[Path, Path, Path, str, int, Plan, str]) -> str
     path = ensure_audio_teacher(data, runs, results, cell, seed, plan, device)
     return (
         f"audio teacher scarce-{cell.labelled}/baseline seed {seed} epoch "
-        f"{SELF_DISTILL_EPOCH[cell.labelled]} (equal to the table's run): {path.parent}"
+        f"{audio_teacher_epoch(cell.labelled, plan)} (equal to the table's run): {path.parent}"
     )
 
 
