@@ -1108,6 +1108,72 @@ class _Recurrent(torch.nn.Module):
         return self.out(self.gru(mel[:, ::4])[0])
 
 
+@pytest.mark.slow
+def test_kept_weights_are_scored_again_on_more_test_sessions(tmp_path: Path) -> None:
+    """--rescore: a table's runs, scored from their kept weights on its corpus with more test
+    sessions, give what training them on that corpus gives, and the table's own figures on
+    the sessions both hold, bit for bit (18 test sessions first, in one batch, as on the
+    recola split); weights that do not give them are refused."""
+    narrow, wide = tmp_path / "narrow", tmp_path / "wide"
+    generate_corpus(narrow, preset="tiny", seed=0, extra_test=16, jobs=2)
+    generate_corpus(wide, preset="tiny", seed=0, extra_test=18, jobs=2)
+    runs, table = tmp_path / "runs", tmp_path / "table"
+    smoke = ["--plan", "smoke", "--seeds", "1"]
+    cells = ["--cell", "all/baseline", "--cell", "all/transfer"]
+    first = ["--data", str(narrow), "--runs", str(runs), "--results", str(table)]
+    code, output = _study([*first, *smoke, *cells])
+    assert code == 0, output
+    args = ["--data", str(wide), "--runs", str(runs), "--like", str(table), *smoke]
+    rescored = tmp_path / "rescored"
+    code, output = _study([*args, "--results", str(rescored), "--rescore"])
+    assert code == 0, output
+    assert "all/transfer seed 0 scored again on 20 test sessions" in output
+    assert not (runs / "recomputed").exists() and len(list(runs.iterdir())) == 3  # no training
+    trained = tmp_path / "trained"
+    fresh_runs = ["--runs", str(tmp_path / "runs-wide")]
+    code, output = _study(["--data", str(wide), *fresh_runs, "--like", str(table), *smoke[:2],
+                           "--results", str(trained)])  # fmt: skip
+    assert code == 0, output
+    for name in ("all--baseline--s0.json", "all--transfer--s0.json"):
+        again, fresh, before = (
+            json.loads((d / name).read_text()) for d in (rescored, trained, table)
+        )
+        assert again["snapshots"] == fresh["snapshots"]
+        assert again["test_sessions"] == fresh["test_sessions"]
+        assert again["test_sessions"] == [*before["test_sessions"], "test_19", "test_20"]
+        assert again["machine"] == before["machine"] and again["corpus"] == before["corpus"]
+        assert again["rescored"]["corpus"]["extra_test"] == 18
+    assert json.loads((rescored / "table.json").read_text())["test_sessions"] == 20
+    # one-line errors, and nothing written
+    errors = [
+        ([*args, "--results", str(tmp_path / "e"), "--rescore", "--join"], "--rescore goes with"),
+        (["--data", str(wide), "--results", str(tmp_path / "e"), "--rescore"], "--rescore goes"),
+        (
+            [*args[:1], str(narrow), *args[2:], "--results", str(tmp_path / "e"), "--rescore"],
+            "its test split does not extend the one all/baseline seed 0 was scored on",
+        ),
+        (
+            [*args[:2], "--runs", str(tmp_path / "none"), *args[4:], "--results",
+             str(tmp_path / "e"), "--rescore"],
+            "all/baseline seed 0: no ",
+        ),
+    ]  # fmt: skip
+    for extra, message in errors:
+        code, output = _study(extra)
+        assert code == 2 and message in output and "Traceback" not in output, output
+    assert not (tmp_path / "e").exists() or not list((tmp_path / "e").glob("*--s*.json"))
+    bad = tmp_path / "bad"
+    shutil.copytree(table, bad)
+    record = json.loads((bad / "all--baseline--s0.json").read_text())
+    record["snapshots"]["2"]["dev"]["arousal"] += 1e-6
+    (bad / "all--baseline--s0.json").write_text(json.dumps(record))
+    args[5] = str(bad)
+    code, output = _study([*args, "--results", str(tmp_path / "e2"), "--rescore"])
+    assert code == 2, output
+    assert "do not give the table's all/baseline seed 0 (snapshots.2.dev.arousal" in output
+    assert not (tmp_path / "e2" / "all--baseline--s0.json").exists()
+
+
 def test_a_split_scores_its_first_sessions_as_before_when_sessions_are_added() -> None:
     """Scoring batches at most PREDICT_BATCH sessions in input order: the first sessions of
     a larger test split go through the model in the same batches as before, so they score to

@@ -573,6 +573,16 @@ def train_study(
             "runs here, and add runs to it only if they are equal bit for bit.",
         ),
     ] = False,
+    rescore: Annotated[
+        bool,
+        typer.Option(
+            "--rescore",
+            help="With --like: train nothing; score that table's runs at --seeds again on --data "
+            "(its corpus with more test sessions, synth --extra-test) from the weights their "
+            "run folders under --runs keep. Each must give that table's figures on the shared "
+            "sessions bit for bit.",
+        ),
+    ] = False,
     table_seeds: Annotated[
         str | None,
         typer.Option(
@@ -608,6 +618,10 @@ def train_study(
         return
     if join and table_only:
         raise EdgeAffectError("--join goes with runs, not with --table-only")
+    if rescore and (like is None or table_only or join or device != "cpu"):
+        raise EdgeAffectError(
+            "--rescore goes with --like TABLE (on the CPU), not with --table-only or --join"
+        )
     if not table_only:
         if data is None:
             raise EdgeAffectError("give --data CORPUS (or --table-only)")
@@ -619,19 +633,19 @@ def train_study(
         else:
             pairs = transfer_study.grid(cell or list(transfer_study.CELLS), _seed_list(seeds))
         plan_chosen = transfer_study.PLANS[plan]
-        if join:
-            transfer_study.join_table(data, runs, results, plan_chosen, jobs, typer.echo, more_data)
-        transfer_study.run_study(
-            data,
-            runs,
-            results,
-            pairs,
-            plan_chosen,
-            jobs,
-            typer.echo,
-            more_data,
-            device,
-        )
+        if rescore:
+            assert like is not None
+            chosen = set(_seed_list(seeds))
+            pairs = [(c, s) for c, s in pairs if s in chosen]
+            transfer_study.rescore_study(data, runs, results, like, pairs, jobs, typer.echo)
+        else:
+            if join:
+                transfer_study.join_table(
+                    data, runs, results, plan_chosen, jobs, typer.echo, more_data
+                )
+            transfer_study.run_study(
+                data, runs, results, pairs, plan_chosen, jobs, typer.echo, more_data, device
+            )
     study = transfer_study.write_table(results, results / "table.md")
     typer.echo(transfer_study.format_table(study), nl=False)
     typer.echo(f"wrote {results / 'table.md'} and {results / 'table.json'}")

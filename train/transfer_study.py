@@ -844,6 +844,128 @@ def run_study(
             log(future.result())
 
 
+def rescore_study(
+    data: Path,
+    runs: Path,
+    results: Path,
+    reference: Path,
+    pairs: Sequence[tuple[str, int]],
+    jobs: int,
+    log: Callable[[str], None],
+) -> None:
+    """Score the runs of the table in ``reference`` again on ``data``, a corpus with more
+    test sessions (``synth --extra-test``), from the weights their run folders under
+    ``runs`` keep (``snapshots.pt``), without training them again; one result file each
+    in ``results``.
+
+    Each must give the reference's figures bit for bit on what both splits hold (dev, and
+    the sums of the reference's test sessions, which must come first in ``data``'s test
+    split): the weights are that run's, and the scoring is this CPU's as it was the
+    table's. A result file keeps the run's record (its machine is the one it trained on)
+    with the new ``snapshots`` and ``test_sessions``, and ``rescored`` (the corpus, CPU
+    and date of the scoring). The CPUs that joined the reference join this table too.
+    """
+    loaded = load_results(reference)
+    todo = pending(results, pairs)
+    log(f"{len(todo)} runs to score again ({len(pairs) - len(todo)} already have results)")
+    if not todo:
+        return
+    results.mkdir(parents=True, exist_ok=True)
+    if (reference / JOINED).is_file() and not (results / JOINED).is_file():
+        shutil.copyfile(reference / JOINED, results / JOINED)
+    records = [loaded[c][s] for c, s in todo]
+    check_one_cpu(results, records[0]["machine"]["cpu"])
+    import multiprocessing  # noqa: PLC0415
+
+    os.environ.update(PINNED_ENV)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init) as pool:
+        futures = [pool.submit(_rescore_in_worker, (data, runs, results, r)) for r in records]
+        for future in futures:
+            log(future.result())
+
+
+def _rescore_in_worker(job: tuple[Path, Path, Path, dict[str, Any]]) -> str:
+    return rescore_one(*job)
+
+
+def rescore_one(data: Path, runs: Path, results: Path, record: dict[str, Any]) -> str:
+    """One run of :func:`rescore_study`; returns a one-line summary."""
+    import torch  # noqa: PLC0415 - in the worker only
+
+    from edge_affect_train.frontend import FrontendConfig, level_normalised  # noqa: PLC0415
+    from edge_affect_train.models import AudioStudent, EncoderConfig, StudentConfig  # noqa: PLC0415
+    from edge_affect_train.runs import load_data  # noqa: PLC0415
+    from edge_affect_train.trainer import TrainConfig  # noqa: PLC0415
+    from edge_affect_train.transfer import StudentTask, TransferConfig  # noqa: PLC0415
+
+    torch.use_deterministic_algorithms(True)
+    started = time.perf_counter()
+    cell, seed = CELLS[record["cell"]["name"]], int(record["seed"])
+    weights_path = runs / cell.file_stem / f"s{seed}" / SNAPSHOT_WEIGHTS
+    if not weights_path.is_file():
+        raise EdgeAffectError(
+            f"{cell.name} seed {seed}: no {weights_path} (its weights are not kept here); "
+            "train it on the larger corpus instead (--like without --rescore)"
+        )
+    kept = torch.load(weights_path, map_location="cpu", weights_only=True)
+    prefix = "student."
+    weights = {
+        int(epoch): {k: v for k, v in state.items() if k.startswith(prefix)}
+        for epoch, state in kept.items()
+    }
+    plan = record["plan"]
+    tau = float(plan["level_tau_s"])
+    frontend = level_normalised(tau) if tau > 0 else FrontendConfig()
+    z_dim = int(next(iter(weights.values()))[f"{prefix}head.weight"].shape[1])
+    config = StudentConfig(frontend, EncoderConfig(kind="gru", hidden=plan["hidden"]), z_dim)
+    task = StudentTask(AudioStudent(config), None, TransferConfig(method="baseline"))
+    _, splits = load_data(data, (), frontend, TrainConfig().label_delay_s)
+    names = [s.name for s in splits["test"]]
+    theirs = record["test_sessions"]
+    if len(names) <= len(theirs) or names[: len(theirs)] != theirs:
+        raise EdgeAffectError(
+            f"{data}: its test split does not extend the one {cell.name} seed {seed} was scored "
+            f"on ({len(theirs)} sessions, {theirs[0]} first); give the study corpus with "
+            "--extra-test"
+        )
+    ours = score_snapshots(task, weights, splits, "cpu")
+    n = len(theirs)
+    shared = {
+        epoch: {"dev": entry["dev"], "test_sums": entry["test_sums"][:n]}
+        for epoch, entry in ours.items()
+    }
+    expected = {
+        epoch: {"dev": entry["dev"], "test_sums": entry["test_sums"]}
+        for epoch, entry in record["snapshots"].items()
+    }
+    if shared != expected:
+        raise EdgeAffectError(
+            f"{weights_path}: scored here, these weights do not give the table's {cell.name} "
+            f"seed {seed} ({_first_difference(expected, shared)})"
+        )
+    out = {
+        **record,
+        "snapshots": ours,
+        "test_sessions": names,
+        "rescored": {
+            "corpus": _corpus_id(data),
+            "cpu": _cpu(),
+            "date": time.strftime("%Y-%m-%d", time.gmtime()),
+            "wall_s": round(time.perf_counter() - started, 1),
+        },
+    }
+    path = result_path(results, cell, seed)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(out) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    last = ours[str(plan["epochs"])]["test"]
+    return (
+        f"{cell.name} seed {seed} scored again on {len(names)} test sessions: test arousal "
+        f"{last['arousal']:+.3f} valence {last['valence']:+.3f}"
+    )
+
+
 def _teacher_job(job: tuple[Path, Path, str, int, Plan, str]) -> str:
     data, runs, cell_name, seed, plan, device = job
     import torch  # noqa: PLC0415
