@@ -260,7 +260,7 @@ def test_a_larger_tables_shared_sessions_give_the_smaller_table(wider: str, narr
         for key in ("epochs", "dev", "test", "difference"):
             assert entry.get(key) == theirs.get(key), f"{wider} {name} {key}"
         compared.append(name)
-    assert "all/transfer" in compared, compared
+    assert compared, f"{wider} and {narrow}: no cell with the same seeds in both"
 
 
 SESSIONS_SCRIPT = re.compile(r"scripts/study_sessions\.py (?P<args>[^>]+?) -->")

@@ -475,6 +475,35 @@ def score_snapshots(
     return snapshots
 
 
+#: the prefix of the student's weights in a run's ``snapshots.pt`` (the task's state)
+_STUDENT = "student."
+
+
+def _scoring_task(
+    plan: dict[str, Any], kept: dict[int, dict[str, Any]], data: Path
+) -> tuple[Any, dict[int, dict[str, Any]], dict[str, Any]]:
+    """What scoring a study run's kept weights needs: a task with the run's student alone
+    (its plan's frontend and width, the latent size its weights have), the student's part
+    of every snapshot, and ``data``'s splits through that frontend."""
+    from edge_affect_train.frontend import FrontendConfig, level_normalised  # noqa: PLC0415
+    from edge_affect_train.models import AudioStudent, EncoderConfig, StudentConfig  # noqa: PLC0415
+    from edge_affect_train.runs import load_data  # noqa: PLC0415
+    from edge_affect_train.trainer import TrainConfig  # noqa: PLC0415
+    from edge_affect_train.transfer import StudentTask, TransferConfig  # noqa: PLC0415
+
+    weights = {
+        int(epoch): {k: v for k, v in state.items() if k.startswith(_STUDENT)}
+        for epoch, state in kept.items()
+    }
+    tau = float(plan["level_tau_s"])
+    frontend = level_normalised(tau) if tau > 0 else FrontendConfig()  # as student_run
+    z_dim = int(next(iter(weights.values()))[f"{_STUDENT}head.weight"].shape[1])
+    config = StudentConfig(frontend, EncoderConfig(kind="gru", hidden=plan["hidden"]), z_dim)
+    task = StudentTask(AudioStudent(config), None, TransferConfig(method="baseline"))
+    _, splits = load_data(data, (), frontend, TrainConfig().label_delay_s)
+    return task, weights, splits
+
+
 def audio_teacher_epoch(labelled: int, plan: Plan) -> int:
     """The snapshot a ``distill_from="baseline"`` cell distils from: ``SELF_DISTILL_EPOCH``,
     or, under a plan without that snapshot (``smoke``), the plan's last epoch."""
@@ -504,11 +533,6 @@ def ensure_audio_teacher(
     import torch  # noqa: PLC0415 - in the worker only
 
     from edge_affect_train.checkpoint import save_checkpoint  # noqa: PLC0415
-    from edge_affect_train.frontend import level_normalised  # noqa: PLC0415
-    from edge_affect_train.models import AudioStudent, EncoderConfig, StudentConfig  # noqa: PLC0415
-    from edge_affect_train.runs import load_data  # noqa: PLC0415
-    from edge_affect_train.trainer import TrainConfig  # noqa: PLC0415
-    from edge_affect_train.transfer import StudentTask, TransferConfig  # noqa: PLC0415
 
     baseline = CELLS[f"scarce-{cell.labelled}/baseline"]
     epoch = audio_teacher_epoch(cell.labelled, plan)
@@ -527,11 +551,8 @@ def ensure_audio_teacher(
     weights_path = out.parent / SNAPSHOT_WEIGHTS
     if not weights_path.is_file():
         run_one(data, runs, runs / "recomputed", baseline.name, seed, plan, device=device)
-    weights = torch.load(weights_path, map_location="cpu", weights_only=True)
-    frontend = level_normalised(plan.level_tau_s)
-    config = StudentConfig(frontend, EncoderConfig(kind="gru", hidden=plan.hidden), plan.hidden)
-    task = StudentTask(AudioStudent(config), None, TransferConfig(method="baseline"))
-    _, splits = load_data(data, (), frontend, TrainConfig().label_delay_s)
+    kept = torch.load(weights_path, map_location="cpu", weights_only=True)
+    task, weights, splits = _scoring_task(plan.to_dict(), kept, data)
     ours = score_snapshots(task, weights, splits, device)
     if ours != theirs["snapshots"]:
         raise EdgeAffectError(
@@ -539,11 +560,10 @@ def ensure_audio_teacher(
             f"({_first_difference(theirs['snapshots'], ours)}); delete the folder to train it "
             "again here"
         )
-    prefix = "student."
-    state = {k.removeprefix(prefix): v for k, v in weights[epoch].items() if k.startswith(prefix)}
+    state = {k.removeprefix(_STUDENT): v for k, v in weights[epoch].items()}
     payload = {
         "kind": "student",
-        "model_config": config.to_dict(),
+        "model_config": task.student.config.to_dict(),
         "state_dict": state,
         "source": {"cell": baseline.name, "seed": seed, "epoch": epoch},
     }
@@ -893,12 +913,6 @@ def rescore_one(data: Path, runs: Path, results: Path, record: dict[str, Any]) -
     """One run of :func:`rescore_study`; returns a one-line summary."""
     import torch  # noqa: PLC0415 - in the worker only
 
-    from edge_affect_train.frontend import FrontendConfig, level_normalised  # noqa: PLC0415
-    from edge_affect_train.models import AudioStudent, EncoderConfig, StudentConfig  # noqa: PLC0415
-    from edge_affect_train.runs import load_data  # noqa: PLC0415
-    from edge_affect_train.trainer import TrainConfig  # noqa: PLC0415
-    from edge_affect_train.transfer import StudentTask, TransferConfig  # noqa: PLC0415
-
     torch.use_deterministic_algorithms(True)
     started = time.perf_counter()
     cell, seed = CELLS[record["cell"]["name"]], int(record["seed"])
@@ -909,18 +923,8 @@ def rescore_one(data: Path, runs: Path, results: Path, record: dict[str, Any]) -
             "train it on the larger corpus instead (--like without --rescore)"
         )
     kept = torch.load(weights_path, map_location="cpu", weights_only=True)
-    prefix = "student."
-    weights = {
-        int(epoch): {k: v for k, v in state.items() if k.startswith(prefix)}
-        for epoch, state in kept.items()
-    }
     plan = record["plan"]
-    tau = float(plan["level_tau_s"])
-    frontend = level_normalised(tau) if tau > 0 else FrontendConfig()
-    z_dim = int(next(iter(weights.values()))[f"{prefix}head.weight"].shape[1])
-    config = StudentConfig(frontend, EncoderConfig(kind="gru", hidden=plan["hidden"]), z_dim)
-    task = StudentTask(AudioStudent(config), None, TransferConfig(method="baseline"))
-    _, splits = load_data(data, (), frontend, TrainConfig().label_delay_s)
+    task, weights, splits = _scoring_task(plan, kept, data)
     names = [s.name for s in splits["test"]]
     theirs = record["test_sessions"]
     if len(names) <= len(theirs) or names[: len(theirs)] != theirs:
