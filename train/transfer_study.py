@@ -38,7 +38,7 @@ import shutil
 import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -203,16 +203,11 @@ def _cells() -> list[Cell]:
     # added after scarce-N/mixed-align-mse-distill had 25 seeds (docs/results/protocol.md,
     # "whose predictions give the gain"): that cell with the frozen audio baseline's
     # predictions as the distillation targets instead of the video teacher's
+    twins = {cell.name: cell for cell in cells}
     cells += [
-        Cell(
-            f"scarce-{n}/mixed-align-mse-selfdistill",
-            reference=f"scarce-{n}/baseline",
-            labelled=n,
-            align="mse",
-            extra_train=MORE_DATA_EXTRA_TRAIN,
-            unlabelled_extra=True,
-            unlabelled_per_batch=MIXED_UNLABELLED_PER_BATCH,
-            distill_weight=1.0,
+        replace(
+            twins[f"scarce-{n}/mixed-align-mse-distill"],
+            name=f"scarce-{n}/mixed-align-mse-selfdistill",
             distill_from="baseline",
         )
         for n in reversed(SCARCE_SPEAKERS)
