@@ -116,6 +116,25 @@ def test_the_paired_interval_is_zero_for_a_method_against_itself_and_finds_a_rea
         transfer_study.paired_difference(a[:3], a)
 
 
+def test_the_protocols_resamples_are_each_drawn_seeds_ccc_over_its_drawn_sessions() -> None:
+    """The protocol's interval, resample by resample, against the definition written out:
+    every drawn seed's CCC on its own draw of sessions, minus the reference's, averaged."""
+    a, b = _study_sums(1, 0.5), _study_sums(2, 0.0)
+    n_seeds, n_sessions = a.shape[:2]
+    rng = np.random.default_rng(7)
+    seed_pick = rng.integers(0, n_seeds, (40, n_seeds))
+    counts = rng.multinomial(n_sessions, np.full(n_sessions, 1 / n_sessions), (40, n_seeds))
+    fast = transfer_study._resampled_differences(a, b, seed_pick, counts)
+    for r in range(40):
+        per_slot = []
+        for k, seed in enumerate(seed_pick[r]):
+            sessions = [s for s in range(n_sessions) for _ in range(counts[r, k, s])]
+            ccc = [transfer_study.ccc_from_sums(x[seed, sessions].sum(axis=0)) for x in (a, b)]
+            per_slot.append(ccc[0] - ccc[1])
+        np.testing.assert_allclose(fast[r], np.mean(per_slot, axis=0), rtol=0, atol=1e-12)
+    assert np.ptp(fast[:, 1]) > 0.01  # the draws differ: a constant would not be a bootstrap
+
+
 def test_the_within_session_difference_separates_tracking_from_placing_levels() -> None:
     """Two ways to beat a baseline: follow gold better inside each session, or place the
     sessions' levels better relative to each other. Only the first shows within sessions."""

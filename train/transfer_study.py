@@ -1200,16 +1200,23 @@ def _resampled_differences(
     """``[resample, dim]``: the mean over the drawn seeds of CCC(a) - CCC(b), each seed's
     CCC recomputed on its sessions weighted by ``counts`` (``[resample, seed, session]``,
     how often each session was drawn)."""
-    resamples = len(seed_pick)
-    diffs = np.empty((resamples, a.shape[2]))
-    batch = 500  # resamples at a time: [batch, seed, session, dim, 6] stays small
-    for start in range(0, resamples, batch):
-        r = slice(start, start + batch)
-        w = counts[r].astype(np.float64)  # [resample, seed, session]
-        sa = np.einsum("rks,rksdm->rkdm", w, a[seed_pick[r]])
-        sb = np.einsum("rks,rksdm->rkdm", w, b[seed_pick[r]])
-        diffs[r] = (ccc_from_sums(sa) - ccc_from_sums(sb)).mean(axis=1)
-    return diffs
+    sa, sb = (_weighted_seed_sums(x, seed_pick, counts) for x in (a, b))
+    out: np.ndarray = (ccc_from_sums(sa) - ccc_from_sums(sb)).mean(axis=1)
+    return out
+
+
+def _weighted_seed_sums(sums: np.ndarray, seed_pick: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``[resample, seed, dim, 6]``: each drawn seed's sums (``sums``: ``[seed, session, dim,
+    6]``) over its own draw of sessions, weighted by ``counts`` (``[resample, seed,
+    session]``). One matrix product per seed of the corpus, over every slot that drew it:
+    no copy of the drawn seeds' session sums is made."""
+    n_sessions = sums.shape[1]
+    flat = sums.reshape(len(sums), n_sessions, -1)  # [seed, session, dim * 6]
+    out = np.empty((*seed_pick.shape, flat.shape[2]))
+    for seed in range(len(sums)):
+        slots = seed_pick == seed
+        out[slots] = counts[slots].astype(np.float64) @ flat[seed]
+    return out.reshape(*seed_pick.shape, *sums.shape[2:])
 
 
 def half_width(difference: dict[str, Any], crossed: bool = False) -> float:
@@ -1256,6 +1263,7 @@ def assemble(
     results: Path,
     seeds: Collection[int] | None = None,
     sessions: tuple[int, int] | None = None,
+    cells: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """The study's table from its result files: every cell, its dev-chosen epochs, means,
     and the paired difference to its reference over the seeds both have.
@@ -1264,6 +1272,9 @@ def assemble(
     e.g. the 10-seed tables the docs quote); default every file.
     ``sessions``: score on these test sessions only (first, last: 1-based positions in the
     split, both included; :func:`restrict_sessions`), e.g. the sessions a larger split adds.
+    ``cells``: only these cells and the references they are compared with (each entry is
+    what the whole table gives it; the bootstrap of every other cell is skipped). The dev
+    winner and the target list are then read on those cells only.
     """
     check_one_cpu(results)
     loaded = load_results(results)
@@ -1279,10 +1290,13 @@ def assemble(
     check_one_test_split(loaded)
     if sessions is not None:
         loaded = restrict_sessions(loaded, *sessions)
-    cells: dict[str, Any] = {}
+    wanted = None
+    if cells is not None:
+        wanted = {*cells} | {CELLS[c].reference for c in cells if c in CELLS and CELLS[c].reference}
+    table: dict[str, Any] = {}
     for name, cell in CELLS.items():
         records = loaded.get(name)
-        if not records:
+        if not records or (wanted is not None and name not in wanted):
             continue
         result = cell_result(cell, records)
         entry: dict[str, Any] = {
@@ -1311,7 +1325,7 @@ def assemble(
                     "seeds": common,
                     **paired_difference(mine.test_sums, theirs.test_sums),
                 }
-        cells[name] = entry
+        table[name] = entry
     first = next(iter(next(iter(loaded.values())).values()))
     return {
         "corpus": first["corpus"],
@@ -1320,9 +1334,9 @@ def assemble(
         "machine": first["machine"],
         **({"joined": list(joined.values())} if (joined := joined_cpus(results)) else {}),
         "env": first["env"],
-        "cells": cells,
-        "dev_winner": _dev_winner(cells),
-        "target": _target(cells),
+        "cells": table,
+        "dev_winner": _dev_winner(table),
+        "target": _target(table),
     }
 
 
