@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +37,7 @@ def main() -> None:
         sys.exit(f"error: {error}")
 
 
-def _main() -> None:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("results", type=Path)
     parser.add_argument("--seeds", default="all", help="10 (seeds 0-9), 10-14, 0,3 or all")
@@ -44,29 +46,50 @@ def _main() -> None:
         "--cells", help="only these paired cells, comma-separated (default: every one)"
     )
     parser.add_argument("--against", help="compare with this cell, not the table's reference")
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def _main() -> None:
+    args = parse()
     seeds = None if args.seeds == "all" else _seed_list(args.seeds)
     sessions = None if args.sessions is None else _session_range(args.sessions)
-    study = ts.assemble(args.results, seeds, sessions)
     chosen = None if args.cells is None else args.cells.split(",")
+    # the chosen cells, their references and the --against cell: no other cell's bootstrap
+    needed = None if chosen is None else [*chosen, *([args.against] if args.against else [])]
+    study = ts.assemble(args.results, seeds, sessions, needed)
+    rows = breakdown(study, lambda: ts.load_results(args.results), sessions, chosen, args.against)
+    print(f"{args.results}: {study['test_sessions']} test sessions, seeds {args.seeds}")
+    print("\n".join(rows))
+
+
+def breakdown(
+    study: dict[str, Any],
+    load: Callable[[], dict[str, dict[int, dict[str, Any]]]],
+    sessions: tuple[int, int] | None,
+    chosen: list[str] | None,
+    against: str | None,
+) -> list[str]:
+    """The table's lines (header first) for ``study`` (:func:`transfer_study.assemble` of
+    the folder at those seeds and sessions); ``load`` reads the folder's result files."""
     unknown = sorted(set(chosen or ()) - set(study["cells"]))
     if unknown:
         raise EdgeAffectError(f"--cells: no results for {', '.join(unknown)}")
-    if args.against is not None and args.against not in study["cells"]:
-        raise EdgeAffectError(f"--against: no results for {args.against}")
-    loaded = ts.load_results(args.results)
+    if against is not None and against not in study["cells"]:
+        raise EdgeAffectError(f"--against: no results for {against}")
+    loaded = load()
     if sessions is not None:
         loaded = ts.restrict_sessions(loaded, *sessions)
-    print(f"{args.results}: {study['test_sessions']} test sessions, seeds {args.seeds}")
-    print("| cell | vs | dimension | pooled Δ | within Δ | pooled − within |")
-    print("|---|---|---|---|---|---|")
+    lines = [
+        "| cell | vs | dimension | pooled Δ | within Δ | pooled − within |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, entry in study["cells"].items():
         if chosen is not None and name not in chosen:
             continue
         diff = entry.get("difference")
-        if args.against is not None and name != args.against:
-            other = study["cells"][args.against]["seeds"]
-            diff = {"reference": args.against, "seeds": [s for s in entry["seeds"] if s in other]}
+        if against is not None and name != against:
+            other = study["cells"][against]["seeds"]
+            diff = {"reference": against, "seeds": [s for s in entry["seeds"] if s in other]}
         if not diff or not diff["seeds"]:
             continue
         reference = study["cells"][diff["reference"]]
@@ -76,18 +99,19 @@ def _main() -> None:
             )  # [seed, session, dim, 6]
             for cell, epochs in ((name, entry["epochs"]), (diff["reference"], reference["epochs"]))
         )
-        pooled = ts.paired_difference(a, b) if args.against is not None else diff
+        pooled = ts.paired_difference(a, b) if against is not None else diff
         split = ts.within_session_difference(a, b)
         for d in ts.DIMENSIONS:
             shown = (
                 _interval(pooled[d]["mean"], pooled[d]["crossed"]),
                 *(_interval(x["mean"], x["crossed"]) for x in split[d].values()),
             )
-            print(
+            lines.append(
                 f"| {name} | {diff['reference']} ({len(diff['seeds'])}) | {d} | "
                 + " | ".join(shown)
                 + " |"
             )
+    return lines
 
 
 def _interval(mean: float, bounds: dict[str, float]) -> str:

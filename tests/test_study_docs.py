@@ -20,6 +20,7 @@ Columns with other headings (what changes, teacher figures, a second cell's figu
 read.
 """
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -31,7 +32,7 @@ from typing import Any
 import pytest
 
 from edge_affect_train import transfer_study
-from edge_affect_train.cli import _seed_list
+from edge_affect_train.cli import _seed_list, _session_range
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = "docs/results/study"
@@ -52,8 +53,11 @@ def _normal(text: str) -> str:
 
 @cache
 def _study(results: str, seeds: str, sessions: tuple[int, int] | None = None) -> dict[str, Any]:
+    """The study of those files, with the cells the docs read from it (the marked tables'
+    rows, the breakdowns' cells, and their references); ``all``: every cell."""
     chosen = None if seeds == "all" else _seed_list(seeds)
-    return transfer_study.assemble(ROOT / results, chosen, sessions)
+    cells = None if seeds == "all" else _cells_read().get((results, seeds, sessions))
+    return transfer_study.assemble(ROOT / results, chosen, sessions, cells)
 
 
 def _tables(page: str) -> list[tuple[int, str | None, list[list[str]]]]:
@@ -197,6 +201,20 @@ def test_a_committed_table_is_its_result_files_table(results: str) -> None:
     assert (folder / "table.md").read_text(encoding="utf-8") == transfer_study.format_table(study)
 
 
+def test_a_table_of_some_cells_gives_each_what_the_whole_table_gives() -> None:
+    """The docs' tables are checked on studies of the cells they show (and the references
+    those are compared with): each entry is the whole table's entry."""
+    whole = _study("docs/results/study-xeon", "all")
+    some = transfer_study.assemble(
+        ROOT / "docs/results/study-xeon", cells=["all/transfer", "scarce-2/transfer"]
+    )
+    assert sorted(some["cells"]) == sorted(
+        ["all/baseline", "all/transfer", "scarce-2/baseline", "scarce-2/transfer"]
+    )
+    assert all(entry == whole["cells"][name] for name, entry in some["cells"].items())
+    assert some["cells"]["scarce-2/transfer"]["difference"]["reference"] == "scarce-2/baseline"
+
+
 WIDER = re.compile(r"(?P<narrow>docs/results/study[^/]*)-t(?P<sessions>\d+)")
 
 
@@ -275,6 +293,31 @@ def _breakdowns() -> list[tuple[str, int, str, list[list[str]]]]:
     ]
 
 
+@cache
+def _cells_read() -> dict[tuple[str, str, tuple[int, int] | None], set[str] | None]:
+    """(results, seeds, sessions) -> the cells the docs read at those seeds: each marked
+    table's rows and each breakdown's cells (``--cells`` and ``--against``; None: every
+    cell, for a breakdown without ``--cells``)."""
+    out: dict[tuple[str, str, tuple[int, int] | None], set[str] | None] = {}
+
+    def read(key: tuple[str, str, tuple[int, int] | None], cells: set[str] | None) -> None:
+        known = out.get(key, set())
+        out[key] = None if known is None or cells is None else known | cells
+
+    for _, _, results, seeds, sessions, rows in _marked_tables():
+        named = (CELL.search(row[0]) for row in rows[2:])
+        read((results, seeds, sessions), {m[1] for m in named if m})
+    for _, _, args, _ in _breakdowns():
+        parsed = _script().parse(args.split())
+        sessions = _session_range(parsed.sessions) if parsed.sessions else None
+        key = (parsed.results.as_posix(), parsed.seeds, sessions)
+        if parsed.cells is None:
+            read(key, None)
+        else:
+            read(key, {*parsed.cells.split(","), *([parsed.against] if parsed.against else [])})
+    return out
+
+
 def _study_sessions(args: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "scripts/study_sessions.py", *args],
@@ -290,16 +333,46 @@ def test_the_docs_quote_a_session_breakdown() -> None:
     assert _breakdowns(), "transfer-study.md quotes scripts/study_sessions.py"
 
 
+@cache
+def _script() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "study_sessions", ROOT / "scripts" / "study_sessions.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@cache
+def _loaded(results: str) -> dict[str, dict[int, dict[str, Any]]]:
+    return transfer_study.load_results(ROOT / results)
+
+
+def _breakdown(args: list[str]) -> list[str]:
+    """What ``scripts/study_sessions.py ARGS`` prints, computed in this process from the
+    same studies the marked tables use (assembling a 180-session study takes a while)."""
+    script = _script()
+    parsed = script.parse(args)
+    results = parsed.results.as_posix()
+    sessions = _session_range(parsed.sessions) if parsed.sessions else None
+    study = _study(results, parsed.seeds, sessions)
+    chosen = parsed.cells.split(",") if parsed.cells else None
+    rows: list[str] = script.breakdown(
+        study, lambda: _loaded(results), sessions, chosen, parsed.against
+    )
+    title = f"{results}: {study['test_sessions']} test sessions, seeds {parsed.seeds}"
+    return [title, *rows]
+
+
 @pytest.mark.parametrize(("page", "line", "args", "rows"), _breakdowns())
 def test_a_session_breakdown_is_the_scripts_output(
     page: str, line: int, args: str, rows: list[list[str]]
 ) -> None:
     """A table marked with a scripts/study_sessions.py command shows that command's rows."""
-    done = _study_sessions(args.split())
-    assert done.returncode == 0, done.stderr
     printed = [
         [_normal(c) for c in line.strip().strip("|").split("|")]
-        for line in done.stdout.splitlines()
+        for line in _breakdown(args.split())
         if line.startswith("|")
     ]
     shown = [[_normal(c).replace("`", "") for c in row] for row in rows]
@@ -325,7 +398,8 @@ def test_the_session_breakdown_refuses_bad_input_in_one_line(args: list[str], me
 
 def test_a_breakdown_against_the_tables_reference_is_the_tables_breakdown() -> None:
     """``--against`` recomputes the pooled difference from the result files; against the
-    table's own reference it gives the table's rows, and against another cell other rows."""
+    table's own reference it gives the table's rows, and against another cell other rows.
+    The script prints what the docs' tables are checked against."""
     args = ["docs/results/study-xeon", "--seeds", "10", "--cells", "all/transfer"]
     table = _study_sessions(args)
     again = _study_sessions([*args, "--against", "all/baseline"])
@@ -334,3 +408,8 @@ def test_a_breakdown_against_the_tables_reference_is_the_tables_breakdown() -> N
     assert again.stdout == table.stdout and table.stdout.count("| all/transfer |") == 2
     rows = [line for line in twin.stdout.splitlines() if line.startswith("| all/transfer |")]
     assert len(rows) == 2 and all("| design/align-mse (10) |" in row for row in rows)
+    assert twin.stdout.splitlines() == _breakdown([*args, "--against", "design/align-mse"])
+    sessions = ["docs/results/study-xeon-t180", "--seeds", "10", "--sessions", "19-180"]
+    cut = _study_sessions([*sessions, "--cells", "scarce-2/transfer"])
+    assert cut.returncode == 0, cut.stderr
+    assert cut.stdout.splitlines() == _breakdown([*sessions, "--cells", "scarce-2/transfer"])
