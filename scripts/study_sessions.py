@@ -52,7 +52,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def _main() -> None:
     args = parse()
     seeds = None if args.seeds == "all" else _seed_list(args.seeds)
-    sessions = None if args.sessions is None else _session_range(args.sessions)
+    sessions = None if args.sessions is None else _session_range(args.sessions, "--sessions")
     chosen = None if args.cells is None else args.cells.split(",")
     # the chosen cells, their references and the --against cell: no other cell's bootstrap
     needed = None if chosen is None else [*chosen, *([args.against] if args.against else [])]

@@ -385,6 +385,7 @@ def test_a_session_breakdown_is_the_scripts_output(
         (["no-such-folder"], "no study result files"),
         (["docs/results/study-xeon", "--seeds", "x"], "--seeds 'x'"),
         (["docs/results/study-xeon", "--sessions", "5-400"], "scored on 18 test sessions"),
+        (["docs/results/study-xeon", "--sessions", "5-x"], "--sessions '5-x'"),
         (["docs/results/study-xeon", "--cells", "all/transfer,all/nothing"], "all/nothing"),
         (["docs/results/study-xeon", "--against", "all/nothing"], "--against: no results"),
     ],

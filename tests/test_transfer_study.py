@@ -1065,6 +1065,8 @@ def test_a_table_can_be_scored_on_part_of_its_test_split(tmp_path: Path) -> None
     assert code == 2 and "scored on 18 test sessions" in output and "Traceback" not in output
     code, output = _study(["--table-only", "--results", str(results), "--table-sessions", "9-4"])
     assert code == 2 and "--table-sessions '9-4'" in output
+    code, output = _study(["--table-only", "--results", str(results), "--table-seeds", "x"])
+    assert code == 2 and "--table-seeds 'x'" in output
     code, output = _study(["--results", str(results), "--table-sessions", "1-4"])
     assert code == 2 and "go with --table-only" in output
 

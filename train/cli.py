@@ -476,8 +476,9 @@ def train_experiment(
     )
 
 
-def _seed_list(seeds: str) -> list[int]:
-    """``"10"`` -> 0-9; ``"5-9"`` -> 5..9; ``"0,3"`` -> [0, 3]."""
+def _seed_list(seeds: str, option: str = "--seeds") -> list[int]:
+    """``"10"`` -> 0-9; ``"5-9"`` -> 5..9; ``"0,3"`` -> [0, 3]. ``option``: the option the
+    text came from, for the error message."""
     try:
         if "-" in seeds:
             first, last = (int(x) for x in seeds.split("-", 1))
@@ -490,18 +491,19 @@ def _seed_list(seeds: str) -> list[int]:
         chosen = []
     if not chosen or min(chosen) < 0:
         raise EdgeAffectError(
-            f"--seeds {seeds!r}: give a count (10), a range (5-9) or a list (0,3)"
+            f"{option} {seeds!r}: give a count (10), a range (5-9) or a list (0,3)"
         )
     return chosen
 
 
-def _session_range(sessions: str) -> tuple[int, int]:
-    """``"19-180"`` -> (19, 180): 1-based positions in the test split, both included."""
+def _session_range(sessions: str, option: str = "--table-sessions") -> tuple[int, int]:
+    """``"19-180"`` -> (19, 180): 1-based positions in the test split, both included.
+    ``option``: the option the text came from, for the error message."""
     first, _, last = sessions.partition("-")
     if first.isdigit() and last.isdigit() and 1 <= int(first) <= int(last):
         return int(first), int(last)
     raise EdgeAffectError(
-        f"--table-sessions {sessions!r}: give a range of test-split positions, e.g. 19-180"
+        f"{option} {sessions!r}: give a range of test-split positions, e.g. 19-180"
     )
 
 
@@ -611,7 +613,7 @@ def train_study(
             raise EdgeAffectError("--table-seeds and --table-sessions go with --table-only")
         study = transfer_study.assemble(
             results,
-            None if table_seeds is None else _seed_list(table_seeds),
+            None if table_seeds is None else _seed_list(table_seeds, "--table-seeds"),
             None if table_sessions is None else _session_range(table_sessions),
         )
         typer.echo(transfer_study.format_table(study), nl=False)
