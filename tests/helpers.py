@@ -6,10 +6,11 @@ packages, so nothing here imports them.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 import pytest
@@ -20,6 +21,9 @@ from edge_affect.arrays import Float32Array
 from edge_affect.audio import SAMPLE_RATE
 
 IN_CI = bool(os.environ.get("CI"))
+
+#: The repository's ``scripts/`` folder (not a package: its scripts are loaded by path).
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 #: Committed by ``python -m tests.make_models``; ``tests/test_export.py`` checks they are current.
 TEST_MODELS = Path(__file__).parent / "models"
@@ -51,3 +55,12 @@ def read_speech(path: Path) -> Float32Array:
         return np.asarray(mono, dtype=np.float32)
     resampled = soxr.resample(mono, int(rate), SAMPLE_RATE, quality="HQ")
     return np.asarray(resampled, dtype=np.float32)
+
+
+def load_script(name: str) -> Any:
+    """``scripts/NAME.py`` as a module, to call its functions in the test's process."""
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

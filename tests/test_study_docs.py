@@ -20,7 +20,6 @@ Columns with other headings (what changes, teacher figures, a second cell's figu
 read.
 """
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -33,6 +32,7 @@ import pytest
 
 from edge_affect_train import transfer_study
 from edge_affect_train.cli import _seed_list, _session_range
+from tests.helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = "docs/results/study"
@@ -335,13 +335,7 @@ def test_the_docs_quote_a_session_breakdown() -> None:
 
 @cache
 def _script() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "study_sessions", ROOT / "scripts" / "study_sessions.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("study_sessions")
 
 
 @cache

@@ -18,27 +18,20 @@ them (the bundled model does not follow tempo or pitch there).
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from edge_affect.paths import BUNDLED_MODELS
-from tests.helpers import require_program
+from tests.helpers import load_script, require_program
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
 def _script() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "voice_robustness", ROOT / "scripts" / "voice_robustness.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("voice_robustness")
 
 
 @pytest.fixture(scope="module")
