@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,27 +55,28 @@ def _main() -> None:
     chosen = None if args.cells is None else args.cells.split(",")
     # the chosen cells, their references and the --against cell: no other cell's bootstrap
     needed = None if chosen is None else [*chosen, *([args.against] if args.against else [])]
-    study = ts.assemble(args.results, seeds, sessions, needed)
-    rows = breakdown(study, lambda: ts.load_results(args.results), sessions, chosen, args.against)
+    loaded = ts.load_results(args.results)
+    study = ts.assemble(args.results, seeds, sessions, needed, loaded)
+    rows = breakdown(study, loaded, sessions, chosen, args.against)
     print(f"{args.results}: {study['test_sessions']} test sessions, seeds {args.seeds}")
     print("\n".join(rows))
 
 
 def breakdown(
     study: dict[str, Any],
-    load: Callable[[], dict[str, dict[int, dict[str, Any]]]],
+    loaded: dict[str, dict[int, dict[str, Any]]],
     sessions: tuple[int, int] | None,
     chosen: list[str] | None,
     against: str | None,
 ) -> list[str]:
     """The table's lines (header first) for ``study`` (:func:`transfer_study.assemble` of
-    the folder at those seeds and sessions); ``load`` reads the folder's result files."""
+    the folder at those seeds and sessions); ``loaded``: the folder's records
+    (:func:`transfer_study.load_results`), all seeds and sessions."""
     unknown = sorted(set(chosen or ()) - set(study["cells"]))
     if unknown:
         raise EdgeAffectError(f"--cells: no results for {', '.join(unknown)}")
     if against is not None and against not in study["cells"]:
         raise EdgeAffectError(f"--against: no results for {against}")
-    loaded = load()
     if sessions is not None:
         loaded = ts.restrict_sessions(loaded, *sessions)
     lines = [

@@ -57,7 +57,7 @@ def _study(results: str, seeds: str, sessions: tuple[int, int] | None = None) ->
     rows, the breakdowns' cells, and their references); ``all``: every cell."""
     chosen = None if seeds == "all" else _seed_list(seeds)
     cells = None if seeds == "all" else _cells_read().get((results, seeds, sessions))
-    return transfer_study.assemble(ROOT / results, chosen, sessions, cells)
+    return transfer_study.assemble(ROOT / results, chosen, sessions, cells, _loaded(results))
 
 
 def _tables(page: str) -> list[tuple[int, str | None, list[list[str]]]]:
@@ -372,9 +372,7 @@ def _breakdown(args: list[str]) -> list[str]:
     sessions = _session_range(parsed.sessions) if parsed.sessions else None
     study = _study(results, parsed.seeds, sessions)
     chosen = parsed.cells.split(",") if parsed.cells else None
-    rows: list[str] = script.breakdown(
-        study, lambda: _loaded(results), sessions, chosen, parsed.against
-    )
+    rows: list[str] = script.breakdown(study, _loaded(results), sessions, chosen, parsed.against)
     title = f"{results}: {study['test_sessions']} test sessions, seeds {parsed.seeds}"
     return [title, *rows]
 

@@ -614,18 +614,30 @@ def joined_cpus(results: Path) -> dict[str, dict[str, Any]]:
     return {entry["name"]: entry for entry in entries}
 
 
-def check_one_cpu(results: Path, cpu: dict[str, Any] | None = None, gpu: str | None = None) -> None:
+def check_one_cpu(
+    results: Path,
+    cpu: dict[str, Any] | None = None,
+    gpu: str | None = None,
+    loaded: dict[str, dict[int, dict[str, Any]]] | None = None,
+) -> None:
     """Every result file under ``results`` (and ``cpu``, this machine's, when given, with
     ``gpu`` for runs on a GPU) comes from one CPU, and from CPU runs only or one GPU's: a
     table is computed on one machine (protocol.md), and a result from another belongs in
     a table of its own, in its own folder. The exception: a CPU that recomputed some of
-    the table's runs bit for bit and joined it (:func:`join_table`)."""
+    the table's runs bit for bit and joined it (:func:`join_table`). ``loaded``: the
+    folder's records as :func:`load_results` read them, so that they are not read again."""
     joined = joined_cpus(results)
+    if loaded is None:
+        loaded = load_results(results)
+    records = sorted(
+        (result_file_name(name, seed), record)
+        for name, by_seed in loaded.items()
+        for seed, record in by_seed.items()
+    )
     seen: dict[str, str] = {}
-    for path in sorted(results.glob("*--s*.json")):
-        record = json.loads(path.read_text(encoding="utf-8"))
+    for file_name, record in records:
         named = cpu_name(record["machine"]["cpu"], _record_gpu(record["machine"]))
-        seen.setdefault(named, path.name)
+        seen.setdefault(named, file_name)
     here = None if cpu is None else cpu_name(cpu, gpu)
     if here is not None and seen and here not in seen and here not in joined:
         (other, example), *_ = seen.items()
@@ -1264,6 +1276,7 @@ def assemble(
     seeds: Collection[int] | None = None,
     sessions: tuple[int, int] | None = None,
     cells: Collection[str] | None = None,
+    loaded: dict[str, dict[int, dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """The study's table from its result files: every cell, its dev-chosen epochs, means,
     and the paired difference to its reference over the seeds both have.
@@ -1275,9 +1288,12 @@ def assemble(
     ``cells``: only these cells and the references they are compared with (each entry is
     what the whole table gives it; the bootstrap of every other cell is skipped). The dev
     winner and the target list are then read on those cells only.
+    ``loaded``: the folder's records as :func:`load_results` read them (a caller that
+    assembles one folder several times reads it once); they are not changed.
     """
-    check_one_cpu(results)
-    loaded = load_results(results)
+    if loaded is None:
+        loaded = load_results(results)
+    check_one_cpu(results, loaded=loaded)
     if seeds is not None:
         chosen = set(seeds)
         loaded = {
