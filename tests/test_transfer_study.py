@@ -502,6 +502,68 @@ def test_the_label_scarce_distillation_cells_are_their_mse_twins_plus_distillati
         assert cell.reference == twin.reference == f"scarce-{cell.labelled}/baseline"
 
 
+def test_the_reseed_cells_are_their_twins_with_another_training_seed() -> None:
+    """protocol.md, "which part of a seed decides the label-scarce gain": each cell is its
+    twin with the training seed moved by RESEED_OFFSET, paired with the reseeded baseline."""
+    names = [name for name in transfer_study.CELLS if name.endswith("-reseed")]
+    assert names == [
+        f"scarce-{n}/{m}-reseed" for n in (9, 4, 2) for m in ("baseline", "mixed-align-mse-distill")
+    ]
+    offset = transfer_study.RESEED_OFFSET
+    for name in names:
+        cell = transfer_study.CELLS[name]
+        twin = transfer_study.CELLS[name.removesuffix("-reseed")]
+        reference = f"{twin.reference}-reseed" if twin.reference else ""
+        assert cell == replace(twin, name=name, reference=reference, init_offset=offset)
+        assert cell.train_seed(7) == 7 + offset and twin.train_seed(7) == 7
+    # no table's seed reaches the offset: a reseeded run never repeats a run of the table
+    for results in Path("docs/results").glob("study*"):
+        assert all(
+            s < offset for by_seed in transfer_study.load_results(results).values() for s in by_seed
+        ), results
+
+
+@pytest.mark.slow
+def test_a_reseeded_run_keeps_its_seeds_speakers_and_trains_with_the_other_seed(
+    tiny_corpus: Path, tmp_path: Path
+) -> None:
+    """With both training speakers labelled (the tiny corpus has 2), seed 0 of a reseed cell
+    is seed RESEED_OFFSET of its twin, bit for bit: the speakers named, the rest of the seed
+    moved. Its teacher is the twin's teacher of that seed, in a folder of its own."""
+    deterministic = torch.are_deterministic_algorithms_enabled()  # run_one turns it on
+    try:
+        _reseeded_runs(tiny_corpus, tmp_path)
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
+
+
+def _reseeded_runs(tiny_corpus: Path, tmp_path: Path) -> None:
+    offset = transfer_study.RESEED_OFFSET
+    plan = transfer_study.PLANS["smoke"]
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    names = training_sessions(tiny_corpus)
+    for cell, seed in (("scarce-2/baseline-reseed", 0), ("scarce-2/baseline", offset)):
+        transfer_study.run_one(tiny_corpus, runs, results, cell, seed, plan)
+    reseeded = json.loads((results / "scarce-2--baseline-reseed--s0.json").read_text())
+    twin = json.loads((results / f"scarce-2--baseline--s{offset}.json").read_text())
+    assert reseeded["train_seed"] == offset and reseeded["labelled_sessions"] == list(names)
+    assert "train_seed" not in twin
+    assert reseeded["snapshots"] == twin["snapshots"]
+    transfer_study.run_one(tiny_corpus, runs, results, "scarce-2/baseline", 0, plan)
+    plain = json.loads((results / "scarce-2--baseline--s0.json").read_text())
+    assert plain["snapshots"] != reseeded["snapshots"]  # the training seed does move a run
+    distill = transfer_study.CELLS["scarce-2/mixed-align-mse-distill-reseed"]
+    path = transfer_study._ensure_teacher(tiny_corpus, runs, distill, 0, plan)
+    assert path.parent.name == f"bigru-l2-s0-t{offset}"
+    twin_path = transfer_study._ensure_teacher(
+        tiny_corpus, runs, transfer_study.CELLS["scarce-2/mixed-align-mse-distill"], offset, plan
+    )
+    assert twin_path.parent.name == f"bigru-l2-s{offset}"
+    ours, theirs = (load_checkpoint(p)["state_dict"] for p in (path, twin_path))
+    assert ours.keys() == theirs.keys()
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
 @pytest.mark.slow
 def test_a_label_scarce_student_distils_the_teacher_on_the_speakers_without_labels(
     tiny_corpus: Path, tmp_path: Path

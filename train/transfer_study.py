@@ -19,7 +19,8 @@ it stopped, and the table is assembled from the files alone:
   *crossed* interval draws the test sessions once per resample for every seed, as every
   seed is scored on the same sessions (:func:`paired_difference`).
 
-Teachers are trained once per (kind, labelled speakers, seed) and kept under the runs folder
+Teachers are trained once per (kind, labelled speakers, seed, training seed: the seed itself
+except in the ``*-reseed`` cells) and kept under the runs folder
 (not in the results: a rerun retrains them identically on the same machine). Each run's
 folder there also keeps its snapshots' weights (``snapshots.pt``), so its students can be
 scored again on more test sessions without training them again.
@@ -96,10 +97,18 @@ class Cell:
     #: a headroom measurement (latent-truth labels or more data), not a method: never the
     #: dev winner, never "the target met"
     ceiling: bool = False
+    #: > 0: a seed's two parts taken apart. The labelled speakers stay the draw of the seed
+    #: (as in the cell without it); everything else the seed fixes (the initial weights, the
+    #: batch order, the teacher's own training) comes from ``seed + init_offset`` instead
+    init_offset: int = 0
 
     @property
     def file_stem(self) -> str:
         return cell_stem(self.name)
+
+    def train_seed(self, seed: int) -> int:
+        """The seed the runs of ``seed`` train with (initial weights, batches, teacher)."""
+        return seed + self.init_offset
 
 
 def cell_stem(name: str) -> str:
@@ -212,7 +221,25 @@ def _cells() -> list[Cell]:
         )
         for n in reversed(SCARCE_SPEAKERS)
     ]
+    # added after the third CPU's table reached 20 seeds (docs/results/protocol.md, "which
+    # part of a seed decides the label-scarce gain"): the baseline and the distillation
+    # with each seed's labelled speakers and another training seed
+    cells += [
+        replace(
+            twins[name],
+            name=f"{name}-reseed",
+            reference=f"{twins[name].reference}-reseed" if twins[name].reference else "",
+            init_offset=RESEED_OFFSET,
+        )
+        for n in reversed(SCARCE_SPEAKERS)
+        for name in (f"scarce-{n}/baseline", f"scarce-{n}/mixed-align-mse-distill")
+    ]
     return cells
+
+
+#: The training seed of a ``*-reseed`` cell's seed ``s`` is ``s`` plus this (no table has
+#: reached seed 1000).
+RESEED_OFFSET = 1000
 
 
 #: The unlabelled chunks a ``mixed/*`` batch adds to the labelled batch (as many as it has).
@@ -297,10 +324,28 @@ def ccc_from_sums(sums: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------- running
 
 
-def _teacher_dir(runs: Path, kind: str, labelled: int, seed: int, device: str = "cpu") -> Path:
+def _teacher_dir(
+    runs: Path,
+    kind: str,
+    labelled: int,
+    seed: int,
+    device: str = "cpu",
+    train_seed: int | None = None,
+) -> Path:
     # a CUDA teacher is another teacher (other float paths): it never stands in for a CPU one
     suffix = "" if device == "cpu" else f"-{device}"
-    return runs / "teachers" / f"{kind}-l{labelled}-s{seed}{suffix}"
+    # a teacher of seed's labelled speakers that trains with another seed is another teacher
+    reseeded = "" if train_seed in (None, seed) else f"-t{train_seed}"
+    return runs / "teachers" / f"{kind}-l{labelled}-s{seed}{reseeded}{suffix}"
+
+
+def labelled_names(data: Path, cell: Cell, seed: int) -> tuple[str, ...]:
+    """The training sessions of ``data`` that keep their labels in ``cell``'s runs of
+    ``seed``: the label-scarce draw of ``seed`` (:func:`commands.labelled_subset`)."""
+    from edge_affect_train import commands  # noqa: PLC0415 - torch, in the worker only
+
+    names = commands.training_sessions(data)
+    return tuple(names[i] for i in commands.labelled_subset(names, cell.labelled, seed))
 
 
 def _ensure_teacher(
@@ -308,11 +353,17 @@ def _ensure_teacher(
 ) -> Path:
     from edge_affect_train import commands  # noqa: PLC0415 - torch, in the worker only
 
-    run_dir = _teacher_dir(runs, cell.teacher, cell.labelled, seed, device)
+    train_seed = cell.train_seed(seed)
+    run_dir = _teacher_dir(runs, cell.teacher, cell.labelled, seed, device, train_seed)
     checkpoint = run_dir / "checkpoint.pt"
     if checkpoint.is_file():
         return checkpoint
-    args = _train_args(seed, plan.teacher_epochs, labelled=cell.labelled, device=device)
+    if cell.init_offset:
+        # seed's labelled speakers by name; everything else from the training seed
+        names = labelled_names(data, cell, seed)
+        args = _train_args(train_seed, plan.teacher_epochs, device=device, labelled_sessions=names)
+    else:
+        args = _train_args(seed, plan.teacher_epochs, labelled=cell.labelled, device=device)
     commands.teacher(data, (TEACHER_MODALITY,), run_dir, cell.teacher, plan.hidden, args)
     return checkpoint
 
@@ -379,8 +430,10 @@ def run_one(
             extra["unlabelled_per_batch"] = cell.unlabelled_per_batch
         else:
             extra["chunks_per_epoch"] = commands.natural_chunks(data)
+    elif cell.init_offset and cell.labelled:
+        extra["labelled_sessions"] = labelled_names(data, cell, seed)
     args = _train_args(
-        seed,
+        cell.train_seed(seed),
         plan.epochs,
         0 if "labelled_sessions" in extra else cell.labelled,
         device,
@@ -428,6 +481,9 @@ def run_one(
         "env": {k: os.environ.get(k) for k in PINNED_ENV},
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
+    if cell.init_offset:
+        record["train_seed"] = cell.train_seed(seed)
+        record["labelled_sessions"] = list(args["labelled_sessions"])
     if audio_teacher is not None:
         record["audio_teacher"] = {
             "cell": f"scarce-{cell.labelled}/baseline",
@@ -847,7 +903,7 @@ def run_study(
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init) as pool:
         teachers = {
-            (CELLS[c].teacher, CELLS[c].labelled, s): (c, s)
+            (CELLS[c].teacher, CELLS[c].labelled, s, CELLS[c].train_seed(s)): (c, s)
             for c, s in todo
             if CELLS[c].method != "baseline"
         }
@@ -1271,6 +1327,15 @@ def restrict_sessions(
     return out
 
 
+def _settings(cell: Cell) -> dict[str, Any]:
+    """A cell's settings as its table shows them. ``init_offset`` shows only where it is set:
+    the tables assembled before the ``*-reseed`` cells existed keep their bytes."""
+    shown = {k: v for k, v in asdict(cell).items() if k not in ("name", "reference")}
+    if not cell.init_offset:
+        del shown["init_offset"]
+    return shown
+
+
 def assemble(
     results: Path,
     seeds: Collection[int] | None = None,
@@ -1316,7 +1381,7 @@ def assemble(
             continue
         result = cell_result(cell, records)
         entry: dict[str, Any] = {
-            "settings": {k: v for k, v in asdict(cell).items() if k not in ("name", "reference")},
+            "settings": _settings(cell),
             "seeds": result.seeds,
             "epochs": result.epochs,
             "dev": _rounded(result.dev),
