@@ -72,6 +72,8 @@ def report(args: argparse.Namespace) -> list[str]:
             f"(the study has {', '.join(map(str, ts.SCARCE_SPEAKERS))})"
         )
     loaded = ts.load_results(args.results)
+    if not loaded:
+        raise EdgeAffectError(f"{args.results}: no study result files (*--s<seed>.json)")
     lines = [f"{args.results}: seeds {args.seeds}"]
     for n in regimes:
         lines += regime(args.results, loaded, n, seeds, args.epochs_of_twin)
@@ -89,14 +91,17 @@ def regime(
     missing = [c for c in (twin, reseeded) if c not in loaded]
     if missing:
         raise EdgeAffectError(f"{results}: no results for {', '.join(missing)}")
-    study = ts.assemble(results, seeds, cells=[twin, reseeded], loaded=loaded)
-    a, b = study["cells"][twin], study["cells"][reseeded]
-    common = sorted(set(a["difference"]["seeds"]) & set(b["difference"]["seeds"]))
+    four = [twin, ts.CELLS[twin].reference, reseeded, ts.CELLS[reseeded].reference]
+    shared = set.intersection(*(set(loaded.get(c, {})) for c in four))
+    common = sorted(shared if seeds is None else shared & set(seeds))
     if len(common) < 3:
         raise EdgeAffectError(
-            f"{results}: {twin} and {reseeded} share {len(common)} paired seeds; the "
-            "correlation needs at least 3"
+            f"{results}: {', '.join(four)} share {len(common)} seeds; the correlation needs "
+            "at least 3"
         )
+    # every figure over the seeds all four cells have (epochs chosen on dev over those)
+    study = ts.assemble(results, common, cells=[twin, reseeded], loaded=loaded)
+    a, b = study["cells"][twin], study["cells"][reseeded]
     lines = [
         "",
         f"{n} labelled speakers, seeds {_span(common)}: {twin} against its reference, and "

@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -55,6 +57,18 @@ def read_speech(path: Path) -> Float32Array:
         return np.asarray(mono, dtype=np.float32)
     resampled = soxr.resample(mono, int(rate), SAMPLE_RATE, quality="HQ")
     return np.asarray(resampled, dtype=np.float32)
+
+
+def run_script(name: str, args: list[str]) -> subprocess.CompletedProcess[str]:
+    """``python scripts/NAME.py ARGS`` from the repository root, its output captured."""
+    return subprocess.run(
+        [sys.executable, str(SCRIPTS / f"{name}.py"), *args],
+        cwd=SCRIPTS.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def load_script(name: str) -> Any:

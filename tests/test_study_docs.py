@@ -23,7 +23,6 @@ read.
 import json
 import re
 import subprocess
-import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ import pytest
 
 from edge_affect_train import transfer_study
 from edge_affect_train.cli import _seed_list, _session_range
-from tests.helpers import load_script
+from tests.helpers import load_script, run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = "docs/results/study"
@@ -339,14 +338,7 @@ def _cells_read() -> dict[tuple[str, str, tuple[int, int] | None], set[str] | No
 
 
 def _study_sessions(args: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "scripts/study_sessions.py", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_script("study_sessions", args)
 
 
 def test_the_docs_quote_a_session_breakdown() -> None:
@@ -426,3 +418,35 @@ def test_a_breakdown_against_the_tables_reference_is_the_tables_breakdown() -> N
     cut = _study_sessions([*sessions, "--cells", "scarce-2/transfer"])
     assert cut.returncode == 0, cut.stderr
     assert cut.stdout.splitlines() == _breakdown([*sessions, "--cells", "scarce-2/transfer"])
+
+
+SEED_PARTS = re.compile(r"<!-- seed-parts: (?P<args>[^>]+?) -->")
+
+
+def _seed_parts_quotes() -> list[tuple[str, int, str, list[str]]]:
+    """Each ``<!-- seed-parts: ARGS -->`` marker of the pages: the fenced block after it."""
+    out = []
+    for page in PAGES:
+        lines = (ROOT / page).read_text(encoding="utf-8").splitlines()
+        for number, text in enumerate(lines, 1):
+            found = SEED_PARTS.fullmatch(text.strip())
+            if not found:
+                continue
+            assert lines[number].startswith("```"), f"{page}:{number}: no fenced block after it"
+            end = lines.index("```", number + 1)
+            out.append((page, number, found["args"], lines[number + 1 : end]))
+    return out
+
+
+def test_the_docs_quote_the_seed_parts() -> None:
+    assert _seed_parts_quotes(), "transfer-study.md quotes scripts/seed_parts.py"
+
+
+@pytest.mark.parametrize(("page", "line", "args", "quoted"), _seed_parts_quotes())
+def test_a_seed_parts_quote_is_the_scripts_output(
+    page: str, line: int, args: str, quoted: list[str]
+) -> None:
+    """A block marked with a scripts/seed_parts.py command is that command's output."""
+    script = load_script("seed_parts")
+    printed = script.report(script.parse(args.split()))
+    assert quoted == printed, f"{page}:{line} differs from scripts/seed_parts.py {args}"
