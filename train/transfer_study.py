@@ -420,9 +420,8 @@ def run_one(
         if cell.unlabelled_extra and cell.labelled:
             # the label-scarce twin's labelled speakers, drawn among the study corpus's
             # training sessions as its scarce-N cells draw them; its batches as the twin's
-            drawn = commands.labelled_subset(labelled, cell.labelled, seed)
             extra["batch_sessions"] = labelled
-            labelled = tuple(labelled[i] for i in drawn)
+            labelled = labelled_names(data, cell, seed)
         if cell.unlabelled_extra:
             extra["labelled_sessions"] = labelled
         if cell.unlabelled_per_batch:
