@@ -26,56 +26,61 @@ shift 2
 WORK=${GPU_STUDY_WORK:-/tmp/edge-affect-gpu}
 PY=${PYTHON:-python3}
 mkdir -p "$OUT" "$WORK"
-exec > >(tee -a "$OUT/log.txt") 2>&1
 start=$(date +%s%N)
 stamp() { echo "[$(( ($(date +%s%N) - start) / 1000000 )) ms] $*"; }
 
-stamp "gpu-study: $*"
-shopt -s nullglob
-wheels=("$BUNDLE"/whl/*.whl)
-if (( ${#wheels[@]} )); then
-  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target "$WORK/site" "${wheels[@]}" || { echo "gpu-study: the bundle's wheels did not install"; exit 1; }
-  export PYTHONPATH="$WORK/site${PYTHONPATH:+:$PYTHONPATH}"
-fi
-export PATH="$BUNDLE/espeak/bin:$PATH" PYTHONUNBUFFERED=1 LC_ALL=C
-EA=("$PY" -m edge_affect)
-
-if command -v nvidia-smi > /dev/null; then
-  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-  nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -lms 1000 \
-    > "$OUT/smi.csv" &
-  smi=$!
-  trap 'kill "$smi" 2> /dev/null' EXIT
-fi
-lscpu | grep -E '^(Model name|CPU\(s\)|CPU family|Model):'
-echo "flags: $(grep -o -w -E 'avx2|avx512bw|avx512_vnni|avx_vnni|amx_int8|asimddp' /proc/cpuinfo |
-  sort -u | tr '\n' ' ')"
-"$PY" -c "import sys, numpy, torch
-print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda,
-      'cudnn', torch.backends.cudnn.version(), 'numpy', numpy.__version__)"
-espeak-ng --version | cut -d' ' -f1-4
-
-synth() {  # FOLDER [synth options]: once per WORK
-  local folder=$1
-  shift
-  if [[ ! -f $folder/synth.json ]]; then
-    stamp "synth $folder"
-    "${EA[@]}" synth "$folder" --preset recola --seed 0 --jobs "$(nproc)" "$@" || exit 1
+main() {
+  stamp "gpu-study: $*"
+  shopt -s nullglob
+  wheels=("$BUNDLE"/whl/*.whl)
+  if (( ${#wheels[@]} )); then
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+      --target "$WORK/site" "${wheels[@]}" || { echo "gpu-study: the bundle's wheels did not install"; exit 1; }
+    export PYTHONPATH="$WORK/site${PYTHONPATH:+:$PYTHONPATH}"
   fi
-}
-synth "$WORK/corpus"
-(cd "$WORK/corpus" && find . -type f | sort | xargs sha256sum) > "$OUT/corpus.sha256"
-more=()
-if [[ ${GPU_STUDY_MORE:-0} == 1 ]]; then
-  synth "$WORK/corpus-more54" --extra-train 54
-  more=(--more-data "$WORK/corpus-more54")
-fi
+  export PATH="$BUNDLE/espeak/bin:$PATH" PYTHONUNBUFFERED=1 LC_ALL=C
+  EA=("$PY" -m edge_affect)
 
-stamp "train study"
-"${EA[@]}" train study --data "$WORK/corpus" "${more[@]}" --runs "$WORK/runs" \
-  --results "$WORK/results" --device "${GPU_STUDY_DEVICE:-cuda}" "$@"
-status=$?
-stamp "train study: exit $status"
-[[ -d $WORK/results ]] && tar czf "$OUT/results.tar.gz" -C "$WORK" results
-exit "$status"
+  if command -v nvidia-smi > /dev/null; then
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+    nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -lms 1000 \
+      > "$OUT/smi.csv" &
+    smi=$!
+    trap 'kill "$smi" 2> /dev/null' EXIT
+  fi
+  lscpu | grep -E '^(Model name|CPU\(s\)|CPU family|Model):'
+  echo "flags: $(grep -o -w -E 'avx2|avx512bw|avx512_vnni|avx_vnni|amx_int8|asimddp' /proc/cpuinfo |
+    sort -u | tr '\n' ' ')"
+  "$PY" -c "import sys, numpy, torch; print('python', sys.version.split()[0], 'torch',
+torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version(),
+'numpy', numpy.__version__)"
+  espeak-ng --version | cut -d' ' -f1-4
+
+  synth() {  # FOLDER [synth options]: once per WORK
+    local folder=$1
+    shift
+    if [[ ! -f $folder/synth.json ]]; then
+      stamp "synth $folder"
+      "${EA[@]}" synth "$folder" --preset recola --seed 0 --jobs "$(nproc)" "$@" || exit 1
+    fi
+  }
+  synth "$WORK/corpus"
+  (cd "$WORK/corpus" && find . -type f | sort | xargs sha256sum) > "$OUT/corpus.sha256"
+  more=()
+  if [[ ${GPU_STUDY_MORE:-0} == 1 ]]; then
+    synth "$WORK/corpus-more54" --extra-train 54
+    more=(--more-data "$WORK/corpus-more54")
+  fi
+
+  stamp "train study"
+  "${EA[@]}" train study --data "$WORK/corpus" "${more[@]}" --runs "$WORK/runs" \
+    --results "$WORK/results" --device "${GPU_STUDY_DEVICE:-cuda}" "$@"
+  status=$?
+  stamp "train study: exit $status"
+  [[ -d $WORK/results ]] && tar czf "$OUT/results.tar.gz" -C "$WORK" results
+  return "$status"
+}
+
+# through a pipe, not `exec > >(tee)`: the script returns only once the log is complete
+main "$@" 2>&1 | tee -a "$OUT/log.txt"
+exit "${PIPESTATUS[0]}"
