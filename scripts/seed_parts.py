@@ -1,6 +1,7 @@
 """Which part of a seed decides a label-scarce gain: its labelled speakers, or the rest.
 
     python scripts/seed_parts.py docs/results/study-epyc-avx2-t180 [--regimes 2,4] [--seeds 20]
+        [--epochs-of-twin | --pooled]
 
 A seed of a label-scarce cell fixes two things: which training speakers keep their labels
 (the draw of the seed) and everything else a run draws (the initial weights, the batch order,
@@ -18,6 +19,9 @@ label-scarce gain"): the labelled speakers carry most of it when the interval li
 the rest of the seed when it lies below 0.5, and neither reading holds otherwise.
 ``--epochs-of-twin`` also prints the correlation with the reseeded cells read at the
 snapshots their twins chose, so that dev's choices for the new cells do not enter.
+``--pooled`` prints instead each regime's two differences averaged seed by seed (protocol.md,
+"each regime's two estimates averaged"; a description), with the crossed interval of
+``transfer_study.pooled_difference``, which draws a seed's two pairs together.
 """
 
 from __future__ import annotations
@@ -49,10 +53,17 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("results", type=Path)
     parser.add_argument("--regimes", default="2", help="labelled speakers, e.g. 2,4 (default 2)")
     parser.add_argument("--seeds", default="all", help="20 (seeds 0-19), 10-19, 0,3 or all")
-    parser.add_argument(
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
         "--epochs-of-twin",
         action="store_true",
         help="also read the reseeded cells at the snapshots their twins chose",
+    )
+    mode.add_argument(
+        "--pooled",
+        action="store_true",
+        help="print instead each regime's two differences averaged seed by seed, with a "
+        "crossed interval that keeps a seed's two pairs together",
     )
     return parser.parse_args(argv)
 
@@ -74,9 +85,79 @@ def report(args: argparse.Namespace) -> list[str]:
     loaded = ts.load_results(args.results)
     if not loaded:
         raise EdgeAffectError(f"{args.results}: no study result files (*--s<seed>.json)")
+    if args.pooled:
+        lines = [
+            f"{args.results}: seeds {args.seeds}, each regime's two pairs averaged seed by seed"
+        ]
+        for n in regimes:
+            lines += pooled_regime(args.results, loaded, n, seeds)
+        return lines
     lines = [f"{args.results}: seeds {args.seeds}"]
     for n in regimes:
         lines += regime(args.results, loaded, n, seeds, args.epochs_of_twin)
+    return lines
+
+
+def _regime_study(
+    results: Path,
+    loaded: dict[str, dict[int, dict[str, Any]]],
+    n: int,
+    seeds: list[int] | None,
+) -> tuple[str, str, list[int], dict[str, Any]]:
+    """The regime's two cells, the seeds all four cells share (of ``seeds``) and the table
+    over those seeds (epochs chosen on dev over them)."""
+    twin, reseeded = f"scarce-{n}/{METHOD}", f"scarce-{n}/{METHOD}-reseed"
+    missing = [c for c in (twin, reseeded) if c not in loaded]
+    if missing:
+        raise EdgeAffectError(f"{results}: no results for {', '.join(missing)}")
+    four = [twin, ts.CELLS[twin].reference, reseeded, ts.CELLS[reseeded].reference]
+    shared = set.intersection(*(set(loaded.get(c, {})) for c in four))
+    common = sorted(shared if seeds is None else shared & set(seeds))
+    if len(common) < 3:
+        raise EdgeAffectError(
+            f"{results}: {', '.join(four)} share {len(common)} seeds; the comparison "
+            "needs at least 3"
+        )
+    return (
+        twin,
+        reseeded,
+        common,
+        ts.assemble(results, common, cells=[twin, reseeded], loaded=loaded),
+    )
+
+
+def pooled_regime(
+    results: Path,
+    loaded: dict[str, dict[int, dict[str, Any]]],
+    n: int,
+    seeds: list[int] | None,
+) -> list[str]:
+    """The regime's two paired differences averaged seed by seed (protocol.md, "each
+    regime's two estimates averaged"), every cell at the snapshot dev chose for it."""
+    twin, reseeded, common, study = _regime_study(results, loaded, n, seeds)
+
+    def sums(cell: str) -> np.ndarray:
+        epochs = str(study["cells"][cell]["epochs"])
+        return np.array(
+            [loaded[cell][s]["snapshots"][epochs]["test_sums"] for s in common], dtype=np.float64
+        )
+
+    pairs = [(sums(c), sums(ts.CELLS[c].reference)) for c in (twin, reseeded)]
+    both = ts.pooled_difference(pairs)
+    lines = [
+        "",
+        f"{n} labelled speakers, seeds {_span(common)}: {twin} against "
+        f"{ts.CELLS[twin].reference} (epochs {study['cells'][twin]['epochs']}, "
+        f"{study['cells'][ts.CELLS[twin].reference]['epochs']}) and {reseeded} against "
+        f"{ts.CELLS[reseeded].reference} (epochs {study['cells'][reseeded]['epochs']}, "
+        f"{study['cells'][ts.CELLS[reseeded].reference]['epochs']}); crossed intervals",
+    ]
+    for d in ts.DIMENSIONS:
+        lines.append(
+            f"{d}: {twin} {_figure(study['cells'][twin]['difference'][d])}, {reseeded} "
+            f"{_figure(study['cells'][reseeded]['difference'][d])}, the two averaged "
+            f"{_figure(both[d])}"
+        )
     return lines
 
 
@@ -87,20 +168,8 @@ def regime(
     seeds: list[int] | None,
     epochs_of_twin: bool,
 ) -> list[str]:
-    twin, reseeded = f"scarce-{n}/{METHOD}", f"scarce-{n}/{METHOD}-reseed"
-    missing = [c for c in (twin, reseeded) if c not in loaded]
-    if missing:
-        raise EdgeAffectError(f"{results}: no results for {', '.join(missing)}")
-    four = [twin, ts.CELLS[twin].reference, reseeded, ts.CELLS[reseeded].reference]
-    shared = set.intersection(*(set(loaded.get(c, {})) for c in four))
-    common = sorted(shared if seeds is None else shared & set(seeds))
-    if len(common) < 3:
-        raise EdgeAffectError(
-            f"{results}: {', '.join(four)} share {len(common)} seeds; the correlation needs "
-            "at least 3"
-        )
     # every figure over the seeds all four cells have (epochs chosen on dev over those)
-    study = ts.assemble(results, common, cells=[twin, reseeded], loaded=loaded)
+    twin, reseeded, common, study = _regime_study(results, loaded, n, seeds)
     a, b = study["cells"][twin], study["cells"][reseeded]
     lines = [
         "",

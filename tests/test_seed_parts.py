@@ -55,6 +55,8 @@ def test_the_reading_is_the_protocols(low: float, high: float, start: str) -> No
         (["docs/results/study-epyc-avx2", "--regimes", "two"], "--regimes two"),
         (["docs/results/study-epyc-avx2", "--seeds", "x"], "--seeds 'x'"),
         (["docs/results/study-xeon", "--regimes", "2"], "no results for"),
+        (["docs/results/study-xeon", "--regimes", "2", "--pooled"], "no results for"),
+        (["docs/results/study-epyc-avx2-t180", "--seeds", "0,1", "--pooled"], "share 2 seeds"),
     ],
 )
 def test_bad_input_is_one_line(args: list[str], message: str) -> None:

@@ -116,6 +116,39 @@ def test_the_paired_interval_is_zero_for_a_method_against_itself_and_finds_a_rea
         transfer_study.paired_difference(a[:3], a)
 
 
+def test_two_pairs_averaged_keep_a_seeds_pairs_together_and_one_pair_gives_its_own_figures() -> (
+    None
+):
+    a, b = _study_sums(1, 0.5), _study_sums(2, 0.0)
+    c, d = _study_sums(3, 0.3), _study_sums(4, 0.0)
+    one = transfer_study.paired_difference(a, b, resamples=500)
+    other = transfer_study.paired_difference(c, d, resamples=500)
+    alone = transfer_study.pooled_difference([(a, b)], resamples=500)
+    for dim in ("arousal", "valence"):
+        assert alone[dim]["mean"] == one[dim]["mean"]
+        assert alone[dim]["per_seed"] == one[dim]["per_seed"]
+        assert alone[dim]["crossed"] == one[dim]["crossed"]
+    # a pair averaged with itself is that pair: the resampled seeds carry both of their pairs
+    # (drawn apart, the average of two independent draws would give a narrower interval)
+    same = transfer_study.pooled_difference([(a, b), (a, b)], resamples=500)
+    assert same["valence"]["crossed"] == one["valence"]["crossed"]
+    both = transfer_study.pooled_difference([(a, b), (c, d)], resamples=500)
+    for dim in ("arousal", "valence"):
+        assert both[dim]["mean"] == pytest.approx(
+            (one[dim]["mean"] + other[dim]["mean"]) / 2, abs=1e-4
+        )
+        np.testing.assert_allclose(
+            both[dim]["per_seed"],
+            (np.array(one[dim]["per_seed"]) + np.array(other[dim]["per_seed"])) / 2,
+            atol=1e-4,
+        )
+    assert both["valence"]["crossed"]["low"] > 0
+    with pytest.raises(ValueError, match="one shape"):
+        transfer_study.pooled_difference([(a, b), (c[:3], d[:3])])
+    with pytest.raises(ValueError, match="one shape"):
+        transfer_study.pooled_difference([])
+
+
 def test_the_protocols_resamples_are_each_drawn_seeds_ccc_over_its_drawn_sessions() -> None:
     """The protocol's interval, resample by resample, against the definition written out:
     every drawn seed's CCC on its own draw of sessions, minus the reference's, averaged."""

@@ -1198,6 +1198,51 @@ def paired_difference(
     return out
 
 
+def pooled_difference(
+    pairs: list[tuple[np.ndarray, np.ndarray]],
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Mean over seeds of the seed's paired differences averaged over ``pairs``, per dimension,
+    with the crossed 95 % interval of :func:`paired_difference`.
+
+    ``pairs``: ``(a, b)`` sums as :func:`paired_difference` takes them, every pair over the
+    same seeds (the same order) and test sessions, e.g. one regime's pair with its original
+    training seeds and the pair with other training seeds on the same draws of labelled
+    speakers. Each resample draws seeds with all of a seed's pairs kept together (they share
+    the draw) and one draw of test sessions shared by every drawn seed. The draws are those
+    of :func:`paired_difference`'s crossed interval, so one pair gives its figures.
+    """
+    shapes = {x.shape for pair in pairs for x in pair}
+    if not pairs or len(shapes) != 1:
+        raise ValueError(f"pooled pairs need one shape, got {sorted(shapes)}")
+    n_seeds, n_sessions = pairs[0][0].shape[:2]
+    per_seed = np.mean(
+        [ccc_from_sums(a.sum(axis=1)) - ccc_from_sums(b.sum(axis=1)) for a, b in pairs], axis=0
+    )
+    rng = np.random.default_rng([seed, 1])
+    seed_pick = rng.integers(0, n_seeds, (resamples, n_seeds))
+    shared = rng.multinomial(n_sessions, np.full(n_sessions, 1 / n_sessions), resamples)
+    pick = seed_pick[:, :, None, None]
+    crossed = np.zeros((resamples, len(DIMENSIONS)))
+    for a, b in pairs:
+        drawn_a, drawn_b = (_drawn_sessions(x, shared) for x in (a, b))
+        crossed += (
+            ccc_from_sums(np.take_along_axis(drawn_a, pick, axis=1))
+            - ccc_from_sums(np.take_along_axis(drawn_b, pick, axis=1))
+        ).mean(axis=1)
+    crossed /= len(pairs)
+    out: dict[str, Any] = {}
+    for i, d in enumerate(DIMENSIONS):
+        low, high = np.percentile(crossed[:, i], [2.5, 97.5])
+        out[d] = {
+            "mean": round(float(per_seed[:, i].mean()), 4),
+            "per_seed": [round(float(x), 4) for x in per_seed[:, i]],
+            "crossed": {"low": round(float(low), 4), "high": round(float(high), 4)},
+        }
+    return out
+
+
 def within_session_difference(
     a: np.ndarray, b: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
 ) -> dict[str, Any]:
